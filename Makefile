@@ -1,0 +1,35 @@
+# The two commands: `make demo` (install + run the main job on samples/) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The demo keeps its store, archive and the demo translation packages in .demo/, away from
+# your real data (~/.local/share/ingest) and your real translation packages.
+DEMO_HOME ?= .demo
+
+.PHONY: setup demo test lint clean-demo
+
+setup: $(VENV)/.installed
+
+# torch must come first and exactly as torch==2.13.0 (CPU build); any other spec pulls a
+# multi-GB CUDA build through argostranslate -> stanza -> torch.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# Bytecode halves Prefect's start time (PYTHONDONTWRITEBYTECODE may be set on the machine).
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
+	touch $@
+
+demo: setup
+	INGEST_HOME=$(DEMO_HOME) $(BIN)/ingest models install tests/fixtures/argos/*.argosmodel
+	INGEST_HOME=$(DEMO_HOME) $(BIN)/ingest run samples/
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean-demo:
+	rm -rf $(DEMO_HOME)

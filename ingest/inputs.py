@@ -1,0 +1,235 @@
+"""What the user hands to `ingest run`: files, folders, URLs, feeds, sitemaps, archives.
+
+`resolve_inputs` turns them into a flat, de-duplicated list of `Target`s (a local file, a URL to
+fetch, or a record stream from an archive); `load_targets` turns a batch of targets into
+`RawPage`s or `Failure`s. Nothing here extracts or translates.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from ingest.config import Settings
+from ingest.models import Failure, RawPage
+
+PAGE_SUFFIXES = (".html", ".htm", ".xhtml", ".html.gz", ".htm.gz")
+FEED_SUFFIXES = (".xml", ".rss", ".atom", ".xml.gz")
+ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".jsonl", ".jsonl.gz")
+MAX_FILE_BYTES = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Target:
+    """One thing to load: ``kind`` is "file", "url" or "archive"."""
+
+    kind: str
+    location: str  # a path for files/archives, a URL for urls
+    source: str  # what the user gave, for the summary
+    language_hint: str | None = None
+
+
+@dataclass
+class Resolution:
+    targets: list[Target] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+
+
+def file_uri(path: Path) -> str:
+    """The identity of a local page: its absolute file:// URI."""
+    return path.resolve().as_uri()
+
+
+def is_url(item: str) -> bool:
+    return urlparse(item).scheme in ("http", "https")
+
+
+def resolve_inputs(
+    items: Sequence[str], settings: Settings, *, language_hint: str | None = None
+) -> Resolution:
+    """Expand folders, feeds and sitemaps into page targets, keeping order and dropping repeats."""
+    resolution = Resolution()
+    seen: set[str] = set()
+
+    def add(target: Target) -> None:
+        key = target.location if target.kind != "file" else file_uri(Path(target.location))
+        if key not in seen:
+            seen.add(key)
+            resolution.targets.append(target)
+
+    for item in items:
+        if is_url(item):
+            for target in _resolve_url(item, settings, resolution, language_hint):
+                add(target)
+            continue
+        if item.startswith("file://"):
+            item = unquote(urlparse(item).path)
+        path = Path(item).expanduser()
+        if path.is_dir():
+            for page in _walk_folder(path):
+                kind = "archive" if page.name.endswith(ARCHIVE_SUFFIXES) else "file"
+                add(Target(kind, str(page), item, language_hint))
+        elif path.is_file():
+            for target in _resolve_file(path, item, resolution, language_hint):
+                add(target)
+        else:
+            resolution.failures.append(
+                Failure(url=item, source=item, stage="read", reason="no such file, folder or URL")
+            )
+    return resolution
+
+
+def _walk_folder(folder: Path) -> list[Path]:
+    """Pages and archives under a folder (recursively, sorted). Feeds are only read when named."""
+    found = [
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        and p.name.lower().endswith(PAGE_SUFFIXES + ARCHIVE_SUFFIXES)
+    ]
+    return sorted(found)
+
+
+def _resolve_file(
+    path: Path, source: str, resolution: Resolution, hint: str | None
+) -> Iterator[Target]:
+    name = path.name.lower()
+    if name.endswith(ARCHIVE_SUFFIXES):
+        yield Target("archive", str(path), source, hint)
+        return
+    if name.endswith(FEED_SUFFIXES):
+        from ingest.discover import discover_feed, discover_sitemap, looks_like_feed
+
+        data = _read_small(path)
+        if data is None:
+            resolution.failures.append(
+                Failure(url=file_uri(path), source=source, stage="read", reason="unreadable file")
+            )
+            return
+        if looks_like_feed(data):
+            urls = discover_feed(data, file_uri(path))
+        else:
+            urls, children = discover_sitemap(data, file_uri(path))
+            urls = urls + children
+        if not urls:
+            resolution.failures.append(
+                Failure(
+                    url=file_uri(path), source=source, stage="read", reason="feed lists no pages"
+                )
+            )
+        for url in urls:
+            yield _target_for_url(url, source, hint)
+        return
+    yield Target("file", str(path), source, hint)
+
+
+def _target_for_url(url: str, source: str, hint: str | None) -> Target:
+    if url.startswith("file://"):
+        return Target("file", unquote(urlparse(url).path), source, hint)
+    return Target("url", url, source, hint)
+
+
+def _resolve_url(
+    url: str, settings: Settings, resolution: Resolution, hint: str | None
+) -> Iterator[Target]:
+    """A URL is a page unless its path looks like a feed or sitemap, which we fetch and expand."""
+    path = urlparse(url).path.lower()
+    looks_discoverable = path.endswith(FEED_SUFFIXES) or any(
+        word in path for word in ("/feed", "/rss", "sitemap")
+    )
+    if not looks_discoverable:
+        yield Target("url", url, url, hint)
+        return
+    from ingest.discover import discover_feed, discover_sitemap, looks_like_feed, looks_like_sitemap
+    from ingest.fetch import Fetcher
+
+    pending, visited = [url], set()
+    with Fetcher(settings) as fetcher:
+        while pending:
+            current = pending.pop(0)
+            if current in visited or len(visited) >= 1000:
+                continue
+            visited.add(current)
+            result = fetcher.fetch_document(current, source=url)
+            if isinstance(result, Failure):
+                resolution.failures.append(result)
+                continue
+            if looks_like_feed(result.body):
+                for item in discover_feed(result.body, result.final_url or current):
+                    yield _target_for_url(item, url, hint)
+            elif looks_like_sitemap(result.body):
+                pages, children = discover_sitemap(result.body, result.final_url or current)
+                for item in pages:
+                    yield _target_for_url(item, url, hint)
+                pending.extend(children)
+            else:
+                yield Target("url", current, url, hint)
+
+
+def _read_small(path: Path) -> bytes | None:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError:
+        return None
+    if path.name.lower().endswith(".gz"):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error):
+            return None
+    return data
+
+
+def read_file(path: Path, source: str, language_hint: str | None = None) -> RawPage | Failure:
+    """A local page as a RawPage (url = its file:// URI), or a Failure saying why not."""
+    uri = file_uri(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return Failure(
+                url=uri,
+                source=source,
+                stage="read",
+                reason=f"file too large: {size / 1e6:.0f} MB > {MAX_FILE_BYTES // 10**6} MB cap",
+            )
+        body = path.read_bytes()
+    except OSError as error:
+        return Failure(url=uri, source=source, stage="read", reason=f"unreadable: {error.strerror}")
+    if path.name.lower().endswith(".gz"):
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError, zlib.error) as error:
+            return Failure(url=uri, source=source, stage="read", reason=f"bad gzip: {error}")
+    return RawPage(url=uri, source=source, body=body, language_hint=language_hint)
+
+
+def load_targets(targets: Iterable[Target], settings: Settings) -> list[RawPage | Failure]:
+    """Read files, fetch URLs (archiving every response first) and stream archive records."""
+    results: list[RawPage | Failure] = []
+    urls: list[Target] = []
+    for target in targets:
+        if target.kind == "file":
+            results.append(read_file(Path(target.location), target.source, target.language_hint))
+        elif target.kind == "archive":
+            from ingest.archive import iter_archive
+
+            results.extend(iter_archive(Path(target.location)))
+        else:
+            urls.append(target)
+    if urls:
+        from ingest.archive import WarcArchive
+        from ingest.fetch import Fetcher
+
+        archive = WarcArchive(settings.resolved_archive_dir())
+        groups: dict[tuple[str, str | None], list[str]] = {}
+        for target in urls:
+            groups.setdefault((target.source, target.language_hint), []).append(target.location)
+        with Fetcher(settings, archive=archive) as fetcher:
+            for (source, hint), locations in groups.items():
+                results.extend(fetcher.fetch_many(locations, source=source, language_hint=hint))
+    return results

@@ -1,0 +1,130 @@
+"""The one document model that flows one way through the pipeline.
+
+Each stage returns a new object of the next class, which extends the previous one with the fields
+that stage adds: ``RawPage`` -> ``Extracted`` -> ``Detected`` -> ``Translated`` -> ``Document``.
+No stage mutates or reaches back into an earlier one. A stage that cannot go on returns a
+``Failure`` for that document instead, so a batch always keeps going.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+UNDETERMINED = "und"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Stage(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @classmethod
+    def extend(cls, previous: BaseModel, **fields: Any) -> Self:
+        """Build this stage from the previous stage's object plus the fields this stage adds."""
+        return cls(**{**dict(previous), **fields})
+
+
+class RawPage(_Stage):
+    """Bytes as received (or read from disk / an archive), before any processing."""
+
+    url: str  # identity of the document: the requested URL, or a file:// URI for local files
+    source: str  # what the user gave: a path, URL, feed or archive this page came from
+    body: bytes
+    final_url: str | None = None  # after redirects
+    http_status: int | None = None  # None for files
+    headers: dict[str, str] = Field(default_factory=dict)
+    fetched_at: datetime = Field(default_factory=utcnow)
+    language_hint: str | None = None  # e.g. from a sources file; a hint, never forced
+    archive_path: str | None = None  # WARC file holding the raw record, when archived
+    archive_offset: int | None = None
+
+    @property
+    def content_hash(self) -> str:
+        return hashlib.sha256(self.body).hexdigest()
+
+
+class Extracted(RawPage):
+    """Main text and metadata of the page, boilerplate removed."""
+
+    paragraphs: list[str]
+    title: str | None = None
+    author: str | None = None
+    date: str | None = None  # ISO 8601 date as published, when the page states it
+    sitename: str | None = None
+    canonical_url: str | None = None
+    extractor: str  # name and version, e.g. "trafilatura-2.3.1+ingest-0.1.0"
+
+
+class Detected(Extracted):
+    """Language of the document and of each paragraph (aligned with ``paragraphs``)."""
+
+    language: str  # ISO 639-1 code, or "und" when undetermined
+    language_confidence: float
+    paragraph_languages: list[str]
+    title_language: str | None = None
+    detector: str  # name and version
+
+
+class Translated(Detected):
+    """English for each paragraph, aligned: ``english[i]`` renders ``paragraphs[i]``.
+
+    Paragraphs already in English are copied; paragraphs that could not be translated are None.
+    """
+
+    english: list[str | None]
+    title_english: str | None = None
+    translator: str | None = None  # package id and version(s) used, e.g. "translate-ko_en@1.1"
+    translation_status: str  # "english", "translated", "partial: …", "untranslated: …"
+    # "lang:package-key" (or "lang:none") for every non-English language met; a rerun is a no-op
+    # only while the installed packages still give the same fingerprint
+    translation_fingerprint: str = ""
+    memory_hits: int = 0  # sentences answered by the translation memory
+    model_sentences: int = 0  # sentences sent to a model
+
+    def foreign_paragraphs(self, target: str = "en") -> int:
+        """Paragraphs that need translation (not in the target language, not language-neutral)."""
+        return sum(
+            1
+            for text, lang in zip(self.paragraphs, self.paragraph_languages, strict=True)
+            if lang != target and not language_neutral(text, lang)
+        )
+
+    def translated_paragraphs(self, target: str = "en") -> int:
+        return sum(
+            1
+            for text, lang, english in zip(
+                self.paragraphs, self.paragraph_languages, self.english, strict=True
+            )
+            if english is not None and lang != target and not language_neutral(text, lang)
+        )
+
+
+def language_neutral(paragraph: str, language: str) -> bool:
+    """Undetermined paragraphs without letters (dates, scores, symbols) need no translation."""
+    return language == UNDETERMINED and not any(ch.isalpha() for ch in paragraph)
+
+
+class Document(Translated):
+    """What the store keeps, with provenance."""
+
+    status: str  # "ok" or a short reason why the document is incomplete
+    processed_at: datetime = Field(default_factory=utcnow)
+
+
+class Failure(_Stage):
+    """A document that could not be processed, and why. Stored so a run never loses it silently."""
+
+    url: str
+    source: str
+    stage: str  # "read", "fetch", "extract", "detect", "translate", "store"
+    reason: str
+    content_hash: str | None = None
+    archive_path: str | None = None
+    archive_offset: int | None = None
+    at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,287 @@
+"""Stage composition for a batch of pages: extract → detect → translate → store.
+
+No orchestration here (that is `flows/`): one call processes one batch and returns one
+`Outcome` per input, whatever happens to each document. Translation is batched across the
+whole batch: all paragraphs of one language go to the engine in a single call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+
+from ingest.config import Settings
+from ingest.extract import EXTRACTOR_VERSION, ExtractionError, extract
+from ingest.language import LanguageDetector, detect_document, get_detector
+from ingest.models import (
+    UNDETERMINED,
+    Detected,
+    Document,
+    Extracted,
+    Failure,
+    RawPage,
+    Translated,
+    language_neutral,
+)
+from ingest.store import Store
+from ingest.translate import NoPackageError, TranslationEngine, default_package_dirs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    """One row of a run summary."""
+
+    url: str
+    source: str
+    status: str  # "ok", "partial", "untranslated", "failed", "unchanged"
+    language: str | None = None
+    title: str | None = None
+    paragraphs: int = 0
+    translated: int = 0  # paragraphs translated into English
+    foreign: int = 0  # paragraphs not in English
+    memory_hits: int = 0
+    model_sentences: int = 0
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass
+class StageTimes:
+    """Seconds spent per stage, summed over a run."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def add(self, stage: str, started: float) -> None:
+        self.seconds[stage] += time.perf_counter() - started
+
+
+class Pipeline:
+    """Everything a worker process needs, built once: store, detector, translation engine."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        detector: LanguageDetector | None = None,
+        engine: TranslationEngine | None = None,
+        force: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.store = store or Store(settings.resolved_store_url())
+        self.detector = detector or get_detector(settings.languages)
+        self.engine = engine or TranslationEngine(
+            default_package_dirs(settings), memory=self.store.translation_memory()
+        )
+        self.force = force
+        self.times = StageTimes()
+
+    # -- public --------------------------------------------------------------------------------
+
+    def process(self, pages: Sequence[RawPage | Failure]) -> list[Outcome]:
+        """Run one batch through every stage; store each document; never raise for one page."""
+        outcomes: dict[int, Outcome] = {}
+        detected: dict[int, Detected] = {}
+        for index, page in enumerate(pages):
+            if isinstance(page, Failure):
+                outcomes[index] = self._record_failure(page)
+                continue
+            if not self.force and self._unchanged(page):
+                outcomes[index] = Outcome(page.url, page.source, "unchanged")
+                continue
+            try:
+                detected[index] = self._detect(self._extract(page))
+            except ExtractionError as error:
+                outcomes[index] = self._record_failure(
+                    Failure(
+                        url=page.url,
+                        source=page.source,
+                        stage="extract",
+                        reason=error.reason,
+                        content_hash=page.content_hash,
+                        archive_path=page.archive_path,
+                        archive_offset=page.archive_offset,
+                    )
+                )
+        for index, document in self._translate(detected).items():
+            outcomes[index] = self._store(document)
+        return [outcomes[i] for i in range(len(pages))]
+
+    # -- stages --------------------------------------------------------------------------------
+
+    def _extract(self, page: RawPage) -> Extracted:
+        started = time.perf_counter()
+        try:
+            return extract(page)
+        finally:
+            self.times.add("extract", started)
+
+    def _detect(self, extracted: Extracted) -> Detected:
+        started = time.perf_counter()
+        result = detect_document(
+            extracted.paragraphs,
+            extracted.title,
+            detector=self.detector,
+            hint=extracted.language_hint,
+        )
+        self.times.add("detect", started)
+        return Detected.extend(
+            extracted,
+            language=result.language,
+            language_confidence=result.confidence,
+            paragraph_languages=[guess.language for guess in result.paragraphs],
+            title_language=result.title.language if result.title else None,
+            detector=self.detector.name,
+        )
+
+    def _translate(self, detected: dict[int, Detected]) -> dict[int, Document]:
+        """Translate every non-English paragraph and title of the batch, one call per language."""
+        started = time.perf_counter()
+        target = self.settings.target_language
+        # language -> list of (doc index, slot) where slot is a paragraph index or -1 for the title
+        wanted: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for index, doc in detected.items():
+            for slot, lang in enumerate(doc.paragraph_languages):
+                if lang not in (target, UNDETERMINED):
+                    wanted[lang].append((index, slot))
+            if doc.title and doc.title_language not in (None, target, UNDETERMINED):
+                wanted[doc.title_language].append((index, -1))
+
+        english: dict[int, list[str | None]] = {
+            i: [
+                p if lang == target or language_neutral(p, lang) else None
+                for p, lang in zip(d.paragraphs, d.paragraph_languages, strict=True)
+            ]
+            for i, d in detected.items()
+        }
+        titles: dict[int, str | None] = {
+            i: d.title if d.title_language in (None, target) else None for i, d in detected.items()
+        }
+        packages: dict[int, set[str]] = defaultdict(set)
+        missing: dict[int, set[str]] = defaultdict(set)
+        hits: dict[int, int] = defaultdict(int)
+        sent: dict[int, int] = defaultdict(int)
+        for lang, slots in wanted.items():
+            texts = [
+                detected[i].title if slot < 0 else detected[i].paragraphs[slot] for i, slot in slots
+            ]
+            try:
+                batch = self.engine.translate(lang, texts, to_code=target)
+            except NoPackageError as error:
+                for i, _ in slots:
+                    missing[i].add(str(error))
+                continue
+            for (i, slot), text in zip(slots, batch.texts, strict=True):
+                if slot < 0:
+                    titles[i] = text
+                else:
+                    english[i][slot] = text
+                packages[i].add(batch.package_key)
+            # Memory hits and model sentences are per call; attribute them by share of texts.
+            docs_in_call = {i for i, _ in slots}
+            for i in docs_in_call:
+                share = sum(1 for j, _ in slots if j == i) / len(slots)
+                hits[i] += round(batch.memory_hits * share)
+                sent[i] += round(batch.model_sentences * share)
+        self.times.add("translate", started)
+
+        documents: dict[int, Document] = {}
+        for index, doc in detected.items():
+            foreign = sum(
+                1
+                for text, lang in zip(doc.paragraphs, doc.paragraph_languages, strict=True)
+                if lang != target and not language_neutral(text, lang)
+            )
+            done = sum(
+                1
+                for text, lang, out in zip(
+                    doc.paragraphs, doc.paragraph_languages, english[index], strict=True
+                )
+                if out is not None and lang != target and not language_neutral(text, lang)
+            )
+            if foreign == 0:
+                translation_status, status = "english", "ok"
+            elif done == foreign:
+                translation_status, status = "translated", "ok"
+            else:
+                reasons = sorted(missing[index])
+                if any(
+                    lang == UNDETERMINED and text is None
+                    for text, lang in zip(english[index], doc.paragraph_languages, strict=True)
+                ):
+                    reasons.append("paragraphs in an undetermined or unsupported language")
+                status = "partial" if done else "untranslated"
+                translation_status = f"{status}: {'; '.join(reasons)}"
+            translated = Translated.extend(
+                doc,
+                english=english[index],
+                title_english=titles[index],
+                translator=",".join(sorted(packages[index])) or None,
+                translation_fingerprint=self._fingerprint(
+                    [*doc.paragraph_languages, doc.title_language or target]
+                ),
+                translation_status=translation_status,
+                memory_hits=hits[index],
+                model_sentences=sent[index],
+            )
+            documents[index] = Document.extend(translated, status=status)
+        return documents
+
+    def _store(self, document: Document) -> Outcome:
+        started = time.perf_counter()
+        self.store.save_document(document)
+        self.times.add("store", started)
+        target = self.settings.target_language
+        return Outcome(
+            url=document.url,
+            source=document.source,
+            status=document.status,
+            language=document.language,
+            title=document.title_english or document.title,
+            paragraphs=len(document.paragraphs),
+            translated=document.translated_paragraphs(target),
+            foreign=document.foreign_paragraphs(target),
+            memory_hits=document.memory_hits,
+            model_sentences=document.model_sentences,
+            reason=None if document.status == "ok" else document.translation_status,
+        )
+
+    def _record_failure(self, failure: Failure) -> Outcome:
+        if failure.reason.startswith("unchanged"):
+            return Outcome(failure.url, failure.source, "unchanged", reason=failure.reason)
+        self.store.save_failure(failure)
+        log.warning("failed %s at %s: %s", failure.url, failure.stage, failure.reason)
+        return Outcome(failure.url, failure.source, "failed", reason=failure.reason)
+
+    def _unchanged(self, page: RawPage) -> bool:
+        """Stored from the same bytes, by the same extractor, detector and translation packages."""
+        stored = self.store.stored_version(page.url)
+        if stored is None or stored.status == "failed":
+            return False
+        if (stored.content_hash, stored.extractor, stored.detector) != (
+            page.content_hash,
+            EXTRACTOR_VERSION,
+            self.detector.name,
+        ):
+            return False
+        languages = [
+            entry.split(":", 1)[0] for entry in (stored.translation_fingerprint or "").split(",")
+        ]
+        current = self._fingerprint(lang for lang in languages if lang)
+        return stored.translation_fingerprint == current
+
+    def _fingerprint(self, languages: Iterable[str]) -> str:
+        """Which package would translate each language now: "ko:translate-ko_en@1.9,zh:none"."""
+        target = self.settings.target_language
+        entries = []
+        for lang in sorted(set(languages) - {target}):
+            package = None if lang == UNDETERMINED else self.engine.package_for(lang, target)
+            entries.append(f"{lang}:{package.key if package else 'none'}")
+        return ",".join(entries)

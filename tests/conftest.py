@@ -1,0 +1,66 @@
+"""Shared fixtures: an isolated INGEST_HOME per test and the sample paths."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+DEMO_PACKAGES = sorted((ROOT / "tests" / "fixtures" / "argos").glob("*.argosmodel"))
+
+# Tests never touch the user's data or Prefect home, and never phone home.
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+# Set before prefect is first imported: settings are read once.
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="ingest-test-prefect-")
+os.environ.pop("PREFECT_API_URL", None)
+
+
+def load_gold() -> dict[str, dict]:
+    """samples/gold/*.json keyed by page file name."""
+    gold = {}
+    for path in sorted((SAMPLES / "gold").glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        gold[data["file"]] = data
+    return gold
+
+
+def gold_paragraphs(gold: dict) -> list[tuple[str, str, str | None]]:
+    """(language, original, english) per gold paragraph; English paragraphs translate to themselves."""
+    out = []
+    for paragraph in gold["paragraphs"]:
+        lang = paragraph["language"]
+        sep = "" if lang in ("zh", "ja") else " "
+        original = sep.join(s for s, _ in paragraph["sentences"])
+        english = original if lang == "en" else " ".join(e for _, e in paragraph["sentences"])
+        out.append((lang, original, english))
+    return out
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """A fresh INGEST_HOME (store, archive, packages) for one test."""
+    path = tmp_path / "ingest-home"
+    monkeypatch.setenv("INGEST_HOME", str(path))
+    for name in ("INGEST_STORE_URL", "INGEST_ARCHIVE_DIR", "INGEST_PACKAGES_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    # argostranslate's own package folder is read too: keep the user's real packages out
+    monkeypatch.setenv("ARGOS_PACKAGES_DIR", str(tmp_path / "argos-packages"))
+    return path
+
+
+@pytest.fixture
+def demo_home(home) -> Path:
+    """An INGEST_HOME with the shipped demo translation packages installed."""
+    from ingest.translate import install_package_file
+
+    assert DEMO_PACKAGES, "tests/fixtures/argos/*.argosmodel missing"
+    for package in DEMO_PACKAGES:
+        install_package_file(package, home / "packages")
+    return home

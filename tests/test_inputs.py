@@ -1,0 +1,67 @@
+"""Inputs: folders, files, feeds and bad paths become targets; files become RawPages."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+from conftest import SAMPLES
+
+from ingest.config import load_settings
+from ingest.inputs import file_uri, load_targets, read_file, resolve_inputs
+from ingest.models import Failure, RawPage
+
+SAMPLE_PAGES = sorted(p.name for p in SAMPLES.glob("*.html"))
+
+
+def test_folder_expands_to_its_pages_not_its_feed(home):
+    resolution = resolve_inputs([str(SAMPLES)], load_settings())
+    assert sorted(Path(t.location).name for t in resolution.targets) == SAMPLE_PAGES
+    assert all(t.kind == "file" for t in resolution.targets)
+    assert not resolution.failures
+
+
+def test_local_feed_resolves_relative_links_to_the_same_files(home):
+    resolution = resolve_inputs([str(SAMPLES / "feed.xml")], load_settings())
+    assert sorted(Path(t.location).name for t in resolution.targets) == SAMPLE_PAGES
+    both = resolve_inputs([str(SAMPLES), str(SAMPLES / "feed.xml")], load_settings())
+    assert len(both.targets) == len(SAMPLE_PAGES)  # de-duplicated by identity
+
+
+def test_missing_path_is_a_failure_not_an_exception(home):
+    resolution = resolve_inputs(["/no/such/place.html"], load_settings())
+    assert resolution.targets == []
+    assert resolution.failures[0].reason == "no such file, folder or URL"
+
+
+def test_read_file_gives_file_uri_identity_and_bytes(tmp_path):
+    page = tmp_path / "a.html"
+    page.write_bytes(b"<html><body><p>hi</p></body></html>")
+    raw = read_file(page, "src")
+    assert isinstance(raw, RawPage)
+    assert raw.url == file_uri(page) and raw.url.startswith("file:///")
+    assert raw.body.startswith(b"<html>")
+
+
+def test_read_file_handles_gzip_and_reports_bad_gzip(tmp_path):
+    good = tmp_path / "b.html.gz"
+    good.write_bytes(gzip.compress(b"<html>ok</html>"))
+    assert read_file(good, "s").body == b"<html>ok</html>"
+    bad = tmp_path / "c.html.gz"
+    bad.write_bytes(b"\x1f\x8b\x08 not really gzip")
+    result = read_file(bad, "s")
+    assert isinstance(result, Failure) and result.reason.startswith("bad gzip")
+
+
+def test_unreadable_file_is_a_failure(tmp_path):
+    locked = tmp_path / "d.html"
+    locked.mkdir()  # a directory where a file is expected cannot be read as one
+    result = read_file(locked, "s")
+    assert isinstance(result, Failure) and result.stage == "read"
+
+
+def test_load_targets_reads_files_in_order(home):
+    resolution = resolve_inputs([str(SAMPLES)], load_settings())
+    pages = load_targets(resolution.targets, load_settings())
+    assert [Path(p.url).name for p in pages] == SAMPLE_PAGES
+    assert all(isinstance(p, RawPage) and p.body for p in pages)

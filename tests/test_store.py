@@ -1,0 +1,166 @@
+"""Store: schema, idempotent upserts, failures never erase good rows, translation memory, export."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import threading
+
+from ingest.models import Document, Failure
+from ingest.store import Store, export_jsonl
+
+
+def make_document(url: str = "https://news.example/a", body: bytes = b"<html>a</html>", **over):
+    fields = dict(
+        url=url,
+        source="test",
+        body=body,
+        paragraphs=["첫 문단이다.", "An English quote."],
+        title="제목",
+        extractor="ex-1",
+        language="ko",
+        language_confidence=0.98,
+        paragraph_languages=["ko", "en"],
+        detector="det-1",
+        english=["It is the first paragraph.", "An English quote."],
+        title_english="Title",
+        translator="translate-ko_en@1.0",
+        translation_fingerprint="ko:translate-ko_en@1.0",
+        translation_status="translated",
+        status="ok",
+    )
+    fields.update(over)
+    return Document(**fields)
+
+
+def test_schema_is_created_and_sqlite_uses_wal(tmp_path):
+    db_path = tmp_path / "sub" / "ingest.db"
+    store = Store(f"sqlite:///{db_path}")
+    store.save_document(make_document())
+    store.close()
+    connection = sqlite3.connect(db_path)
+    assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {r[0] for r in connection.execute("select name from sqlite_master where type='table'")}
+    assert {"documents", "paragraphs", "translation_memory"} <= tables
+
+
+def test_saving_twice_replaces_without_duplicating(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    store.save_document(make_document())
+    store.save_document(make_document(paragraphs=["둘째.", "x"], english=["Second.", "x"]))
+    assert store.count_documents() == 1
+    stored = store.get_document("https://news.example/a")
+    assert [p["original"] for p in stored["paragraphs"]] == ["둘째.", "x"]
+    assert [p["english"] for p in stored["paragraphs"]] == ["Second.", "x"]
+
+
+def test_paragraphs_stay_aligned_and_untranslated_is_none(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    store.save_document(
+        make_document(
+            english=[None, "An English quote."],
+            status="partial",
+            translation_status="partial: no ko→en package (run: ingest models install ko)",
+        )
+    )
+    stored = store.get_document("https://news.example/a")
+    assert stored["paragraphs"][0] == {"language": "ko", "original": "첫 문단이다.", "english": None}
+    assert stored["status"] == "partial"
+    assert "ingest models install ko" in stored["reason"]
+    assert stored["translated_count"] == 0
+
+
+def test_failure_never_erases_a_good_document(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    store.save_document(make_document())
+    store.save_failure(
+        Failure(url="https://news.example/a", source="t", stage="fetch", reason="HTTP 503")
+    )
+    stored = store.get_document("https://news.example/a")
+    assert stored["status"] == "ok"
+    assert len(stored["paragraphs"]) == 2
+    assert "HTTP 503" in stored["reason"]
+
+
+def test_failure_row_is_recorded_then_replaced_by_success(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    store.save_failure(
+        Failure(url="https://news.example/b", source="t", stage="extract", reason="no main text")
+    )
+    failed = store.get_document("https://news.example/b")
+    assert (failed["status"], failed["failed_stage"], failed["reason"]) == (
+        "failed",
+        "extract",
+        "no main text",
+    )
+    store.save_document(make_document(url="https://news.example/b"))
+    again = store.get_document("https://news.example/b")
+    assert again["status"] == "ok" and again["failed_stage"] is None and again["reason"] is None
+
+
+def test_stored_version_reflects_provenance(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    document = make_document()
+    store.save_document(document)
+    version = store.stored_version(document.url)
+    assert version.content_hash == document.content_hash
+    assert (version.extractor, version.detector) == ("ex-1", "det-1")
+    assert version.translation_fingerprint == "ko:translate-ko_en@1.0"
+    assert store.stored_version("https://nowhere.example/") is None
+
+
+def test_translation_memory_round_trip_and_package_isolation(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    memory = store.translation_memory()
+    memory.remember("translate-ko_en@1.0", {"안녕하세요.": "Hello.", "감사합니다.": "Thank you."})
+    memory.remember("translate-ko_en@1.0", {"안녕하세요.": "Hello."})  # no duplicate error
+    assert memory.lookup("translate-ko_en@1.0", ["안녕하세요.", "모르는 문장."]) == {
+        "안녕하세요.": "Hello."
+    }
+    # a new package version must not reuse old translations
+    assert memory.lookup("translate-ko_en@1.1", ["안녕하세요."]) == {}
+    assert memory.size("translate-ko_en@1.0") == 2
+
+
+def test_translation_memory_handles_large_batches(tmp_path):
+    memory = Store(f"sqlite:///{tmp_path / 'db.sqlite'}").translation_memory()
+    pairs = {f"문장 {i}.": f"Sentence {i}." for i in range(2500)}
+    memory.remember("p@1", pairs)
+    found = memory.lookup("p@1", list(pairs))
+    assert found == pairs
+
+
+def test_concurrent_writers_do_not_lose_documents(tmp_path):
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    Store(url)  # create the schema once
+
+    def writer(offset: int) -> None:
+        store = Store(url)
+        for i in range(20):
+            store.save_document(make_document(url=f"https://news.example/{offset + i}"))
+
+    threads = [threading.Thread(target=writer, args=(k * 100,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert Store(url).count_documents() == 60
+
+
+def test_export_jsonl_has_aligned_text_and_provenance(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    store.save_document(make_document())
+    store.save_failure(Failure(url="file:///x.bin", source="x", stage="extract", reason="binary"))
+    out = io.StringIO()
+    assert export_jsonl(store, out) == 2
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    by_url = {line["url"]: line for line in lines}
+    good = by_url["https://news.example/a"]
+    assert good["text_english"] == "It is the first paragraph.\nAn English quote."
+    assert good["text_original"] == "첫 문단이다.\nAn English quote."
+    assert good["provenance"]["translator"] == "translate-ko_en@1.0"
+    assert good["language"] == "ko" and good["title_english"] == "Title"
+    assert by_url["file:///x.bin"]["status"] == "failed"
+    only_failed = io.StringIO()
+    assert export_jsonl(store, only_failed, status="failed") == 1
