@@ -10,7 +10,7 @@ Tasks take batches of documents: `load_batch` reads or fetches (and archives) ra
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -21,6 +21,15 @@ from ingest.config import Settings, load_settings
 from ingest.inputs import Target, load_targets, resolve_inputs
 from ingest.models import Failure, RawPage
 from ingest.pipeline import Outcome, Pipeline
+
+# Called as hook(done, total, rows_so_far) after each batch. The CLI registers a progress bar
+# here when it runs the flow in its own process; a flow on a worker has none.
+PROGRESS_HOOKS: list[Callable[[int, int, list[dict[str, Any]]], None]] = []
+
+
+def _report_progress(done: int, total: int, rows: list[dict[str, Any]]) -> None:
+    for hook in PROGRESS_HOOKS:
+        hook(done, total, rows)
 
 
 @functools.lru_cache(maxsize=4)
@@ -65,16 +74,24 @@ def ingest_flow(
     if failures:
         rows.extend(process_batch(list(failures), settings, force))
     size = max(1, settings.batch_size)
+    _report_progress(0, len(targets), rows)
     for start in range(0, len(targets), size):
         pages = load_batch(targets[start : start + size], settings)
         rows.extend(process_batch(pages, settings, force))
-        logger.info("processed %d/%d", min(start + size, len(targets)), len(targets))
+        done = min(start + size, len(targets))
+        logger.info("processed %d/%d page(s)", done, len(targets))
+        _report_progress(done, len(targets), rows)
     publish_run_artifacts(rows)
     return rows
 
 
-def publish_run_artifacts(rows: Sequence[dict[str, Any]]) -> None:
-    """A table of documents and a markdown summary, visible on the flow run in the Prefect UI."""
+def publish_run_artifacts(
+    rows: Sequence[dict[str, Any]], times: Mapping[str, float] | None = None
+) -> None:
+    """A table of documents and a markdown summary, visible on the flow run in the Prefect UI.
+
+    ``times`` (seconds per stage, e.g. discover/load/process) adds a "Time per stage" section.
+    """
     table = [
         {
             "source": row["url"],
@@ -96,6 +113,9 @@ def publish_run_artifacts(rows: Sequence[dict[str, Any]]) -> None:
     if failed:
         lines += ["", "## Failures", ""]
         lines += [f"- `{row['url']}`: {row['reason']}" for row in failed]
+    if times:
+        lines += ["", "## Time per stage", "", "| stage | seconds |", "|---|---|"]
+        lines += [f"| {stage} | {seconds:.2f} |" for stage, seconds in times.items()]
     create_markdown_artifact(key="ingest-summary", markdown="\n".join(lines))
 
 

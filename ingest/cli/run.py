@@ -65,15 +65,45 @@ def run(
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         logging.getLogger("prefect").setLevel(logging.WARNING)
     settings = _settings(store, home, batch_size=batch_size)
-    from flows.ingest_flow import ingest_flow
-
-    rows = ingest_flow(
-        inputs=list(inputs),
-        store_url=settings.resolved_store_url(),
-        home=str(settings.home),
-        batch_size=settings.batch_size,
-        force=force,
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
     )
+
+    from flows.ingest_flow import PROGRESS_HOOKS, ingest_flow
+
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    )
+    task_id = progress.add_task("starting Prefect…", total=None, rate="")
+
+    def on_progress(done: int, total: int, _rows: list[dict[str, Any]]) -> None:
+        elapsed = progress.tasks[0].elapsed or 0.0
+        rate = f"{done / elapsed:.1f} docs/s" if done and elapsed else ""
+        progress.update(task_id, description="ingesting", total=total, completed=done, rate=rate)
+
+    PROGRESS_HOOKS.append(on_progress)
+    try:
+        with progress:
+            rows = ingest_flow(
+                inputs=list(inputs),
+                store_url=settings.resolved_store_url(),
+                home=str(settings.home),
+                batch_size=settings.batch_size,
+                force=force,
+            )
+    finally:
+        PROGRESS_HOOKS.remove(on_progress)
     print_summary(rows, settings.resolved_store_url())
     succeeded = [r for r in rows if r["status"] != "failed"]
     if not succeeded:
