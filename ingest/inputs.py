@@ -225,7 +225,7 @@ def load_targets(targets: Iterable[Target], settings: Settings) -> list[RawPage 
         from ingest.archive import WarcArchive
         from ingest.fetch import Fetcher
 
-        archive = WarcArchive(settings.resolved_archive_dir())
+        archive = WarcArchive.from_settings(settings)
         groups: dict[tuple[str, str | None], list[str]] = {}
         for target in urls:
             groups.setdefault((target.source, target.language_hint), []).append(target.location)

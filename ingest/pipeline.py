@@ -257,7 +257,7 @@ class Pipeline:
         if failure.reason.startswith("unchanged"):
             return Outcome(failure.url, failure.source, "unchanged", reason=failure.reason)
         self.store.save_failure(failure)
-        log.warning("failed %s at %s: %s", failure.url, failure.stage, failure.reason)
+        log.info("failed %s at %s: %s", failure.url, failure.stage, failure.reason)
         return Outcome(failure.url, failure.source, "failed", reason=failure.reason)
 
     def _unchanged(self, page: RawPage) -> bool:

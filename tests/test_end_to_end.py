@@ -115,9 +115,10 @@ def test_bad_input_gets_a_failure_row_and_the_batch_goes_on(demo_home, tmp_path)
 
 
 @pytest.mark.prefect
-def test_cli_run_flow_export_show(demo_home, tmp_path):
+def test_cli_run_flow_export_show(demo_home, tmp_path, monkeypatch):
     from ingest.cli.main import app, load_commands
 
+    monkeypatch.setenv("COLUMNS", "200")  # the summary table must not wrap file names
     load_commands()
     runner = CliRunner()
     samples = tmp_path / "samples"

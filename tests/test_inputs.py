@@ -65,3 +65,45 @@ def test_load_targets_reads_files_in_order(home):
     pages = load_targets(resolution.targets, load_settings())
     assert [Path(p.url).name for p in pages] == SAMPLE_PAGES
     assert all(isinstance(p, RawPage) and p.body for p in pages)
+
+
+def test_feed_and_pages_over_http_are_fetched_archived_and_processed(home, monkeypatch):
+    """A real HTTP server on 127.0.0.1 serves samples/: feed URL → pages → WARC → store."""
+    import functools
+    import http.server
+    import threading
+
+    from ingest.archive import read_record
+    from ingest.pipeline import Pipeline
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(SAMPLES))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("INGEST_ALLOW_LOOPBACK", "true")
+        monkeypatch.setenv("INGEST_PER_HOST_DELAY", "0")
+        settings = load_settings()
+        base = f"http://127.0.0.1:{server.server_port}"
+        resolution = resolve_inputs([f"{base}/feed.xml"], settings)
+        assert sorted(t.location for t in resolution.targets) == sorted(
+            f"{base}/{name}" for name in SAMPLE_PAGES
+        )
+        pages = load_targets(resolution.targets, settings)
+        assert all(isinstance(p, RawPage) for p in pages), pages
+        for page in pages:
+            assert page.http_status == 200 and page.archive_path
+            assert read_record(page.archive_path, page.archive_offset).body == page.body
+        outcomes = Pipeline(settings).process(pages)
+        assert {o.status for o in outcomes} <= {"ok", "untranslated"}
+        korean_url = f"{base}/korean-article.html"
+        korean_page = next(p for p in pages if p.url == korean_url)
+        stored = Pipeline(settings).store.get_document(korean_url)
+        assert stored["language"] == "ko" and stored["http_status"] == 200
+        assert (stored["archive_path"], stored["archive_offset"]) == (
+            korean_page.archive_path,
+            korean_page.archive_offset,
+        )
+    finally:
+        server.shutdown()

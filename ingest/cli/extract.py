@@ -1,0 +1,67 @@
+"""`ingest extract`: print the main text and metadata of saved pages, one JSON object per page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ingest.cli.app import app
+
+
+@app.command("extract")
+def extract_command(
+    paths: Annotated[list[Path], typer.Argument(help="Saved pages: .html or .html.gz files.")],
+    url: Annotated[
+        str | None,
+        typer.Option(help="URL the page was fetched from (resolves the canonical URL; one page)."),
+    ] = None,
+    max_mb: Annotated[
+        float | None,
+        typer.Option(help="Refuse pages larger than this (MB); default INGEST_EXTRACT_MAX_BYTES."),
+    ] = None,
+) -> None:
+    """Extract clean paragraphs and metadata, the same way the pipeline does.
+
+    Prints one JSON line per page: path, url, title, author, date, sitename, language, text,
+    paragraphs. A page without main text prints {"path", "error"} and the exit code is 1.
+    """
+    import json
+
+    from ingest.config import load_settings
+    from ingest.extract import ExtractionError, extract, page_language_of
+    from ingest.models import RawPage
+
+    max_bytes = int(max_mb * 1024 * 1024) if max_mb else load_settings().extract_max_bytes
+    if url and len(paths) > 1:
+        raise typer.BadParameter("--url applies to a single page", param_hint="--url")
+    failed = 0
+    for path in paths:
+        try:
+            body = path.read_bytes()
+        except OSError as error:
+            typer.echo(json.dumps({"path": str(path), "error": f"unreadable: {error.strerror}"}))
+            failed += 1
+            continue
+        page = RawPage(url=url or path.resolve().as_uri(), source=str(path), body=body)
+        try:
+            doc = extract(page, max_bytes=max_bytes)
+        except ExtractionError as error:
+            typer.echo(json.dumps({"path": str(path), "error": error.reason}, ensure_ascii=False))
+            failed += 1
+            continue
+        record = {
+            "path": str(path),
+            "url": doc.canonical_url or url,
+            "title": doc.title,
+            "author": doc.author,
+            "date": doc.date,
+            "sitename": doc.sitename,
+            "language": page_language_of(doc),
+            "text": "\n".join(doc.paragraphs),
+            "paragraphs": doc.paragraphs,
+        }
+        typer.echo(json.dumps(record, ensure_ascii=False))
+    if failed:
+        raise typer.Exit(1)

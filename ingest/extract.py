@@ -1,0 +1,684 @@
+"""Main text and metadata of a page: trafilatura, then what it misses.
+
+trafilatura (``favor_precision``, the best setting measured on every benchmark set) finds the
+article; this module then removes the residual debris it leaves — reading widgets, share
+buttons, "Read more" link lists, trending boxes, copyright footers, in English, Korean, Chinese
+and Japanese — and lines a site repeats on every page (site-template learning). It also decodes
+legacy CJK charsets correctly, fixes titles that carry a " | Site" suffix, and bounds the work
+on pathological pages (huge, deeply nested, binary, empty) with a per-document reason.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+import zlib
+from collections import Counter
+from collections.abc import Collection, Iterable, Sequence
+from urllib.parse import urljoin, urlsplit
+
+import trafilatura
+from htmldate import find_date
+from lxml import etree
+from lxml.html import HtmlElement, HTMLParser
+from trafilatura.metadata import examine_meta, extract_meta_json, extract_sitename, extract_title
+from trafilatura.xml import xmltotxt
+
+from ingest.encoding import decode_html
+from ingest.models import Extracted, RawPage
+
+__all__ = [
+    "EXTRACTOR_VERSION",
+    "MAX_BYTES",
+    "ExtractionError",
+    "decode_html",
+    "extract",
+    "learn_site_boilerplate",
+    "normalize_line",
+    "site_key",
+]
+
+RULES_VERSION = 1
+EXTRACTOR_VERSION = f"trafilatura-{trafilatura.__version__}+rules-{RULES_VERSION}"
+MAX_BYTES = 50 * 1024 * 1024  # larger pages are refused: no news article is that big
+MAX_DEPTH = 200  # deeper markup is flattened (libxml2 silently drops content below 256)
+MAX_PARSE_CHARS = 4_000_000  # markup beyond this (after dropping scripts) is not parsed
+MIN_TEXT = 200  # characters; below this the precise pass is retried with a wider one
+
+
+class ExtractionError(Exception):
+    """The page has no extractable main text; ``reason`` says why, in a few words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# --------------------------------------------------------------------------- bytes -> tree
+
+_BINARY_MAGIC = (
+    (b"\x89PNG", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF8", "image/gif"),
+    (b"%PDF", "application/pdf"),
+    (b"PK\x03\x04", "application/zip"),
+    (b"RIFF", "application/octet-stream"),
+    (b"\x00\x00\x01\x00", "image/x-icon"),
+    (b"OggS", "audio/ogg"),
+    (b"ID3", "audio/mpeg"),
+    (b"\x1a\x45\xdf\xa3", "video/webm"),
+    (b"wOFF", "font/woff"),
+    (b"wOF2", "font/woff2"),
+)
+_TEXT_TYPES = ("text/", "application/xhtml", "application/xml", "application/rss", "+xml")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1024 / 1024:.0f} MB"
+
+
+def _content_type(headers: dict[str, str]) -> str:
+    for key, value in headers.items():
+        if key.lower() == "content-type":
+            return value.split(";")[0].strip().lower()
+    return ""
+
+
+def _gunzip(body: bytes, max_bytes: int) -> bytes:
+    """Decompress a gzip body without letting a gzip bomb exceed the size cap."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, max_bytes + 1)
+    except zlib.error as error:
+        raise ExtractionError(f"corrupt gzip body: {error}") from None
+    if len(out) > max_bytes:
+        raise ExtractionError(f"page too large: over {_mb(max_bytes)} cap when decompressed")
+    return out
+
+
+_HTML_START = re.compile(rb"<(!doctype|html|head|body|meta|title|div|p|article|table)\b", re.I)
+
+
+def _check_body(page: RawPage, max_bytes: int) -> bytes:
+    body = page.body
+    if len(body) > max_bytes:
+        raise ExtractionError(f"page too large: {_mb(len(body))} > {_mb(max_bytes)} cap")
+    if body[:2] == b"\x1f\x8b":
+        body = _gunzip(body, max_bytes)
+    if not body.strip():
+        raise ExtractionError("empty page")
+    for magic, kind in _BINARY_MAGIC:
+        if body.startswith(magic):
+            raise ExtractionError(f"binary content ({kind})")
+    ctype = _content_type(page.headers)
+    head = body[:4096]
+    looks_html = _HTML_START.search(head) is not None
+    if ctype and not any(t in ctype for t in _TEXT_TYPES) and not looks_html:
+        raise ExtractionError(f"binary content ({ctype})")
+    controls = sum(1 for b in head if b < 9 or 13 < b < 32)
+    if controls > len(head) // 20 and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ExtractionError(f"binary content ({ctype or 'application/octet-stream'})")
+    return body
+
+
+_local = threading.local()
+
+
+def _parser() -> HTMLParser:
+    """One parser per thread (lxml parsers are not safe to share between threads)."""
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = HTMLParser(
+            collect_ids=False, default_doctype=False, remove_comments=True, remove_pis=True
+        )
+        _local.parser = parser
+    return parser
+
+
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^>]*?(/?)>")
+_VOID = frozenset(
+    [
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "param",
+        "source",
+        "track",
+        "wbr",
+    ]
+)
+
+
+def _flatten_nesting(html: str, limit: int = MAX_DEPTH) -> str:
+    """Drop start/end tags nested deeper than ``limit``, keeping all text (a single pass)."""
+    out: list[str] = []
+    stack: list[bool] = []  # True when the start tag was kept
+    pos = 0
+    for m in _TAG.finditer(html):
+        closing, name, selfclosing = m.group(1), m.group(2).lower(), m.group(3)
+        keep = True
+        if name in _VOID or selfclosing:
+            keep = True
+        elif closing:
+            keep = stack.pop() if stack else True
+        else:
+            keep = len(stack) < limit
+            stack.append(keep)
+        if not keep:
+            out.append(html[pos : m.start()])
+            out.append(" ")
+            pos = m.end()
+    out.append(html[pos:])
+    return "".join(out)
+
+
+_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
+
+
+_HEAVY = re.compile(r"<(script|style|svg)\b.*?</\1\s*>|<!--.*?-->", re.I | re.S)
+
+
+def _parse(html: str) -> HtmlElement:
+    html = _XML_DECL.sub("", html, count=1)
+    if len(html) > MAX_PARSE_CHARS:
+        # bound the work on huge pages: scripts and styles first, then the tail goes
+        html = _HEAVY.sub(" ", html)[:MAX_PARSE_CHARS]
+    parser = _parser()
+    try:
+        tree = etree.fromstring(html, parser=parser)
+    except (etree.ParserError, ValueError) as error:
+        raise ExtractionError(f"unparsable HTML: {error}") from None
+    if any(e.type_name == "ERR_RESOURCE_LIMIT" for e in parser.error_log):
+        tree = etree.fromstring(_flatten_nesting(html), parser=parser)
+    if tree is None:
+        raise ExtractionError("no main text")
+    _captions_to_paragraphs(tree)
+    return tree
+
+
+# A photo credit at the end of a caption: "... (Photo: Getty Images)", "... Credit: NASA".
+_CREDIT = re.compile(
+    r"\s*(?:[(\[](?:photo|photograph|image|picture|credit|source|사진|자료|图|写真)[^()\[\]]{0,60}[)\]]"
+    r"|(?:photo|photograph|image|picture|credit|사진|자료)s?(?: credit| source)?\s*[:=]"
+    r"\s*[^.!?。]{1,60}"
+    r"|\bphoto(?:graph)? by [^.!?。]{1,60})\s*$",
+    re.I,
+)
+
+
+def _is_sentence(text: str) -> bool:
+    """Enough words (or CJK characters) to be a sentence rather than a label or credit."""
+    return len(text.split()) >= 6 or len(_CJK.findall(text)) >= 12
+
+
+def _captions_to_paragraphs(tree: HtmlElement) -> None:
+    """Turn figure captions into plain paragraphs in place of their figure.
+
+    trafilatura drops ``<figure>`` wholesale, and with it captions that are part of the story
+    (e.g. the one Korean caption of an English article).
+    """
+    for figure in list(tree.iter("figure")):
+        text = " ".join(" ".join("".join(c.itertext()).split()) for c in figure.iter("figcaption"))
+        parent = figure.getparent()
+        if not _is_sentence(text) or parent is None or figure.find(".//table") is not None:
+            continue  # credits ("Photo: AP") and empty captions stay out
+        paragraph = etree.Element("p")
+        paragraph.text = _CREDIT.sub("", text).strip()
+        paragraph.tail = figure.tail
+        parent.replace(figure, paragraph)
+
+
+# --------------------------------------------------------------------------- residual rules
+
+
+def normalize_line(line: str) -> str:
+    """Comparable form of a line: NFKC, lower case, digits as 0, no punctuation or spaces.
+
+    Used for site-template learning, so "© 2023 Foo" and "© 2024 Foo" compare equal.
+    """
+    text = unicodedata.normalize("NFKC", line).lower()
+    text = re.sub(r"\d+", "0", text)
+    return "".join(c for c in text if c.isalnum() or c == "0")
+
+
+# Short lines that are a widget or navigation label, never body text (compared normalised).
+def _labels(text: str) -> frozenset[str]:
+    return frozenset(normalize_line(s) for s in text.split("|") if normalize_line(s))
+
+
+_WIDGET_LINES = _labels(
+    """
+    top|close|share|tweet|print|email|e-mail|menu|search|home|subscribe|login|log in|sign in|
+    sign up|register|advertisement|advertisements|sponsored|ad|comments|comment|reply|like|
+    text size|font size|100% font size|enable read mode|read mode|listen|listen to this article|
+    skip to content|skip to main content|skip navigation|jump to content|back to top|go to top|
+    previous|next|prev|more|read more|see more|show more|load more|view more|related|
+    related articles|related stories|related news|related content|related posts|more stories|
+    more news|top content trending|trending|trending now|trending news|most read|most popular|
+    most viewed|popular|editor's picks|recommended|recommended for you|you may also like|
+    special coverage|join us on social!|follow us|follow us on|share this|share this article|
+    share on facebook|share on twitter|share on whatsapp|copy link|link copied|bar_progress|
+    published: updated:|published:|updated:|photo|photos|video|videos|gallery|newsletter|
+    sign up for our newsletter|cookie settings|accept|accept all|reject all|
+    본문 바로가기|주메뉴 바로가기|메뉴 바로가기|바로가기|본문|닫기|공유|공유하기|인쇄|인쇄하기|
+    글자크기|글자 크기|글자크기 설정|스크랩|댓글|좋아요|구독|구독하기|기자 구독|기사 공유|
+    이 기사를 공유합니다|페이스북|트위터|카카오톡|카카오스토리|네이버 블로그|밴드|url 복사|
+    링크 복사|관련기사|관련 기사|많이 본 뉴스|많이 본 기사|인기기사|주요뉴스|주요 뉴스|최신뉴스|
+    실시간 뉴스|포토뉴스|이전|다음|맨위로|맨 위로|위로|목록|전체메뉴|검색|로그인|회원가입|
+    기사제보|기사 제보|제보하기|광고|구독신청|읽기모드|프린트|메일|이메일|
+    返回顶部|分享|分享到|打印|关闭|关闭窗口|字号|字体|大|中|小|相关阅读|相关新闻|相关文章|
+    热门推荐|热点新闻|点击排行|推荐阅读|扫一扫|更多|上一篇|下一篇|收藏|评论|登录|注册|
+    責任編輯|责任编辑|分享至|
+    トップ|閉じる|シェア|ツイート|印刷|文字サイズ|関連記事|関連ニュース|ランキング|
+    続きを読む|もっと見る|前へ|次へ|ブックマーク|メール|ログイン|会員登録|この記事をシェア
+    """
+)
+
+_FOOTER_PATTERNS = [
+    re.compile(p, re.I)
+    for p in (
+        # copyright and reuse notices
+        r"all rights reserved",
+        r"^\s*(©|ⓒ|\(c\)|copyright\b)",
+        r"무단\s*전재.{0,20}(재배포|금지)",
+        r"저작권자\s*[©ⓒ(]",
+        r"재배포\s*금지",
+        r"版权所有|版權所有|未经授权.{0,10}(转载|轉載)|不得转载|禁止转载",
+        r"無断(転載|複製)",
+        r"this copy is for your personal,? non-commercial use only",
+        # calls to follow, subscribe, share, download
+        r"for all the latest headlines follow our google news",
+        r"^\s*(follow|join) us on (social|twitter|facebook|instagram|x\b)",
+        r"^\s*follow [^.]{0,60} on (facebook|twitter|instagram)[^.]{0,60}\.?$",
+        r"^\s*(click|tap) here (to|for) ",
+        r"^\s*(subscribe|sign up) (to|for) [^.]{0,60}newsletter",
+        r"sign up for [^.]{0,60} (newsletter|today)",
+        r"get the latest [^.]{0,40} (in|to) your inbox",
+        r"^\s*like this story\? share it",
+        r"^\s*have a (news )?tip\?",
+        r"^\s*download (the|our) [^.]{0,30}app\b",
+        r"^\s*(also on|more on|more from) [\w.]+\.(com|net|org|co\.\w+)\b",
+        r"^\s*(need|want) more [^?]{1,30}\? (subscribe|get|sign|join)",
+        r"^\s*if you (enjoyed|liked|value|appreciate) (this|our) ",
+        r"\b(delivered|straight|right) (to|in) your inbox\b",
+        r"^\s*get access to .{0,80} for (as little as|only|just)\b",
+        r"^\s*email [\w .'-]{2,40} at \S+@\S+",
+        r"^\s*follow (@\w+|[\w.'’]+ full coverage|us\b)",
+        # contributor credits (the byline is metadata)
+        r"^\s*[(\[]?(additional |with )?(reporting|writing|editing|research) by\b",
+        r"\b(contributed|also contributed) (to )?this (report|story|article)\.?\)?\s*$",
+        r"^\s*with (post|ap|afp|reuters|wire) (wires|reports|services)\s*$",
+        # reading-time and inline "read more" teasers
+        r"^\s*(tempo de leitura|reading time|lesezeit|temps de lecture|tiempo de lectura)\b",
+        r"^\s*\d+\s*(min|mins|minute|minutes)\s+read\s*$",
+        r"^\s*(읽는 시간|예상 읽기 시간)",
+        r"^\s*\[?(read more|related|related post|related article|see more|see also|also read|"
+        r"read also|more|watch|don't miss|recommended|관련기사|관련 기사|相关阅读|関連記事)\s*[:：]"
+        r"[^.!?。]{0,160}\]?\s*$",
+        r"기자\s*[\w.+-]+@[\w.-]+\s*$",
+        r"^\s*\S+\s*기자\s*$",
+        r"^\s*[【\[]?(责任编辑|責任編輯|编辑|編輯|来源|來源)\s*[:：]",
+        r"^\s*(입력|수정|등록|승인)\s*:?\s*\d{4}[.-]\d",
+        r"(구독|좋아요|응원)\s*(하기)?\s*$",
+    )
+]
+
+# Lines that announce a list of links to other articles: the label and the links go.
+_LINK_LIST_HEADERS = _labels(
+    """
+    read more|read more:|read also|also read|see also|related|related:|related articles|
+    related stories|related news|more on this|more on this story|more from|you may also like|
+    recommended|top content trending|trending|most read|most popular|more stories|
+    관련기사|관련 기사|함께 보면 좋은 기사|추천 기사|많이 본 뉴스|인기기사|
+    相关阅读|相关新闻|延伸阅读|推荐阅读|关联阅读|
+    関連記事|関連ニュース|あわせて読みたい
+    """
+)
+
+_SENTENCE_END = re.compile(r"[.!?。！？…\"'”’)」』]\s*$|[다요죠음]\.?\s*$")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+
+
+def _is_widget(line: str, norm: str) -> bool:
+    if norm in _WIDGET_LINES:
+        return True
+    if not norm:
+        return True  # punctuation, separators, emoji only
+    return any(p.search(line) for p in _FOOTER_PATTERNS)
+
+
+def _looks_like_headline(line: str) -> bool:
+    """A link-list entry: short, no final sentence punctuation."""
+    words = len(line.split()) + len(_CJK.findall(line)) // 2
+    return words <= 25 and not _SENTENCE_END.search(line)
+
+
+def clean_paragraphs(
+    lines: Iterable[str],
+    site_boilerplate: Collection[str] = (),
+    *,
+    title: str | None = None,
+    url: str | None = None,
+) -> list[str]:
+    """Remove widget labels, footers, link lists, known site-template lines, a leading copy of
+    the title and bare copies of the page URL."""
+    kept: list[str] = []
+    in_link_list = False
+    title_norm = normalize_line(title) if title else None
+    for raw in lines:
+        line = " ".join(raw.split())
+        if line.startswith(("- ", "* ", "• ")):
+            line = line[2:].strip()
+        if line.startswith("Image caption "):
+            line = line[len("Image caption ") :]  # screen-reader label before BBC captions
+        if not line:
+            continue
+        norm = normalize_line(line)
+        if norm in _LINK_LIST_HEADERS or (line.endswith(":") and norm in _LINK_LIST_HEADERS):
+            in_link_list = True
+            continue
+        if in_link_list:
+            if _looks_like_headline(line):
+                continue
+            in_link_list = False
+        if site_boilerplate and norm in site_boilerplate:
+            continue
+        if _is_widget(line, norm):
+            continue
+        if title_norm and len(kept) < 2 and norm == title_norm:
+            continue  # the headline repeated above the text: it is already in ``title``
+        if url and line.rstrip("/") == url.rstrip("/"):
+            continue
+        kept.append(line)
+    return kept
+
+
+# --------------------------------------------------------------------------- metadata
+
+_TITLE_SEPARATORS = re.compile(r"\s+[|\-–—:·•»«]\s+|\s*[|｜]\s*")
+
+
+def _meta(tree: HtmlElement, *names: str) -> str | None:
+    for name in names:
+        for attr in ("property", "name"):
+            values = tree.xpath(f'//meta[@{attr}="{name}"]/@content')
+            for value in values:
+                if value and value.strip():
+                    return " ".join(value.split())
+    return None
+
+
+def _names_site(part: str, site_names: Collection[str]) -> bool:
+    """Whether a title part is the site's name (exactly, or the name plus a few characters)."""
+    return any(
+        name
+        and (
+            part == name
+            or (name in part and len(part) <= len(name) + 12)
+            or (len(part) >= 3 and part in name)
+        )
+        for name in site_names
+    )
+
+
+def _clean_title(
+    title: str | None, tree: HtmlElement, sitename: str | None, host: str
+) -> str | None:
+    """Prefer og:title / h1 over a ``Headline | Site`` document title; strip site suffixes."""
+    candidates = [
+        _meta(tree, "og:title", "twitter:title"),
+        title,
+        " ".join(tree.xpath("string(//h1[1])").split()) or None,
+    ]
+    site_names = {
+        normalize_line(s) for s in (sitename, host.split(".")[-2] if "." in host else host) if s
+    }
+    for candidate in candidates:
+        if not candidate:
+            continue
+        parts = [p for p in _TITLE_SEPARATORS.split(candidate) if p.strip()]
+        if len(parts) > 1:
+            # drop the parts naming the site; keep the longest remaining headline part
+            rest = [p for p in parts if not _names_site(normalize_line(p), site_names)]
+            if rest and len(rest) < len(parts):
+                return " - ".join(rest).strip() if len(rest) > 1 else rest[0].strip()
+        return candidate.strip()
+    return None
+
+
+def _canonical(tree: HtmlElement, base: str | None) -> str | None:
+    for href in tree.xpath('//link[@rel="canonical"]/@href'):
+        if href.strip():
+            return urljoin(base or "", href.strip())
+    og = _meta(tree, "og:url")
+    return urljoin(base or "", og) if og else None
+
+
+_HTML_LANG = re.compile(rb"<html[^>]*?\slang\s*=\s*[\"']?([A-Za-z]{2,3})\b", re.I)
+_SCRIPTS = (
+    ("ko", re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]")),
+    ("ja", re.compile(r"[\u3040-\u30ff]")),
+    ("zh", re.compile(r"[\u3400-\u9fff]")),
+    ("ru", re.compile(r"[\u0400-\u04ff]")),
+    ("ar", re.compile(r"[\u0600-\u06ff]")),
+    ("th", re.compile(r"[\u0e00-\u0e7f]")),
+    ("hi", re.compile(r"[\u0900-\u097f]")),
+)
+_NON_LATIN = {"ko", "ja", "zh", "ru", "uk", "ar", "th", "hi", "el", "he", "fa", "bg", "sr"}
+
+
+def page_language_of(doc: Extracted) -> str | None:
+    """Main language of the extracted text (ISO 639-1), for display: script first, then the
+    page's ``<html lang>`` if it fits the script, else langdetect. The pipeline's detector
+    (ingest.language) decides the stored language, per paragraph."""
+    text = "\n".join(doc.paragraphs)[:20000]
+    letters = sum(1 for c in text if c.isalpha()) or 1
+    counts = {code: len(rx.findall(text)) for code, rx in _SCRIPTS}
+    if counts["ja"] > letters * 0.05:
+        return "ja"
+    if counts["ko"] > letters * 0.2:
+        return "ko"
+    if counts["zh"] > letters * 0.3:
+        return "zh"
+    for code in ("ru", "ar", "th", "hi"):
+        if counts[code] > letters * 0.5:
+            return code
+    m = _HTML_LANG.search(doc.body[:8192])
+    declared = m.group(1).decode().lower() if m else None
+    if declared and declared not in _NON_LATIN:
+        return declared
+    try:
+        from langdetect import DetectorFactory, detect
+
+        DetectorFactory.seed = 0
+        return detect(text).split("-")[0]
+    except Exception:  # noqa: BLE001 - no letters, or langdetect missing: undetermined
+        return None
+
+
+# --------------------------------------------------------------------------- extraction
+
+
+def _paragraphs(body: etree._Element | None) -> list[str]:
+    if body is None:
+        return []
+    return [line for line in xmltotxt(body, False).split("\n") if line.strip()]
+
+
+def extract(
+    page: RawPage,
+    *,
+    site_boilerplate: Collection[str] = (),
+    max_bytes: int = MAX_BYTES,
+) -> Extracted:
+    """Main text (clean paragraphs, in page order) and metadata of a page.
+
+    ``site_boilerplate`` holds normalised lines learned by :func:`learn_site_boilerplate` for
+    the page's site; matching paragraphs are dropped. Raises :class:`ExtractionError`.
+    """
+    body = _check_body(page, max_bytes)
+    html = decode_html(body, page.headers)
+    tree = _parse(html)
+    base = page.final_url or page.url
+    url = base if base.startswith("http") else None
+    meta = metadata(tree, base)
+    paragraphs = _main_text(tree, url, meta["title"], site_boilerplate, favor_precision=True)
+    if sum(len(p) for p in paragraphs) < MIN_TEXT:
+        # favor_precision sometimes keeps only a notice and misses the article: retry wider
+        wider = _main_text(tree, url, meta["title"], site_boilerplate, favor_precision=False)
+        if sum(map(len, wider)) > sum(map(len, paragraphs)):
+            paragraphs = wider
+    if not paragraphs or _only_link_text(tree, paragraphs):
+        raise ExtractionError("no main text")
+    return Extracted.extend(page, paragraphs=paragraphs, extractor=EXTRACTOR_VERSION, **meta)
+
+
+def _only_link_text(tree: HtmlElement, paragraphs: list[str]) -> bool:
+    """A short result made only of link labels (a menu, a link farm) is not an article."""
+    if sum(map(len, paragraphs)) >= MIN_TEXT:
+        return False
+    link_words = {w for a in tree.iter("a") for w in a.text_content().split()}
+    return all(w in link_words for p in paragraphs for w in p.split())
+
+
+_BLOCKS = {"td", "div", "article", "section", "main", "font", "center", "blockquote", "body"}
+_INLINE = {"a", "b", "strong", "i", "em", "u", "span", "font", "small", "big", "sup", "sub", "mark"}
+_SKIP = {"script", "style", "noscript", "nav", "header", "footer", "aside", "form", "select",
+         "button", "iframe", "svg", "template", "textarea"}  # fmt: skip
+
+
+def _block_lines(block: HtmlElement) -> list[str]:
+    """Text of a block split into lines at <br>, <p> and nested blocks (table layouts)."""
+    parts: list[str] = []
+
+    def walk(el: HtmlElement) -> None:
+        tag = el.tag if isinstance(el.tag, str) else ""
+        if tag in _SKIP:
+            parts.append(el.tail or "")
+            return
+        if tag not in _INLINE:
+            parts.append("\n")
+        parts.append(el.text or "")
+        for child in el:
+            walk(child)
+        if tag not in _INLINE:
+            parts.append("\n")
+        parts.append(el.tail or "")
+
+    parts.append(block.text or "")
+    for child in block:
+        walk(child)
+    return [line.strip() for line in "".join(parts).split("\n") if line.strip()]
+
+
+def _densest_block(tree: HtmlElement) -> HtmlElement | None:
+    """Element holding the most non-link text directly (own text, inline children, <br>s):
+    on table layouts this is the article cell that trafilatura's tree heuristics miss."""
+    best, best_score = None, 0
+    for el in tree.iter(*_BLOCKS):
+        own = [el.text or ""]
+        links = 0
+        for child in el:
+            tag = child.tag if isinstance(child.tag, str) else ""
+            if tag in _INLINE or tag in ("br", "p"):
+                text = child.text_content()
+                own.append(text)
+                if tag == "a":
+                    links += len(text.strip())
+            own.append(child.tail or "")
+        total = len("".join(own).strip())
+        score = total - 3 * links
+        if score > best_score:
+            best, best_score = el, score
+    return best
+
+
+def _main_text(
+    tree: HtmlElement,
+    url: str | None,
+    title: str | None,
+    site_boilerplate: Collection[str],
+    *,
+    favor_precision: bool,
+) -> list[str]:
+    document = trafilatura.bare_extraction(
+        tree,
+        url=url,
+        favor_precision=favor_precision,
+        include_comments=False,
+        include_tables=True,
+    )
+    lines = _paragraphs(document.body) if document is not None else []
+    table_rows = sum(1 for line in lines if line.startswith("|"))
+    if not favor_precision or not lines or table_rows * 2 >= len(lines):
+        # table layout (old Korean/Chinese portals): trafilatura returns layout rows, not text
+        block = _densest_block(tree)
+        if block is not None:
+            block_lines = _block_lines(block)
+            if sum(map(len, block_lines)) > 2 * sum(len(x) for x in lines if not x.startswith("|")):
+                lines = block_lines
+    return clean_paragraphs(lines, site_boilerplate, title=title, url=url)
+
+
+def metadata(tree: HtmlElement, url: str | None = None) -> dict[str, str | None]:
+    """Title, author, date, site name and canonical URL from meta tags, JSON-LD and markup.
+
+    trafilatura's own pass is ~4x slower (byline search, extensive date search); this keeps
+    its meta-tag and JSON-LD readers and htmldate's quick mode.
+    """
+    base = url if url and url.startswith("http") else None
+    try:
+        found = extract_meta_json(tree, examine_meta(tree))
+    except Exception:  # noqa: BLE001 - malformed JSON-LD must not lose the page
+        found = examine_meta(tree)
+    title = found.title or extract_title(tree)
+    author = (
+        found.author
+        if found.author and " " in found.author.strip() or _CJK.search(found.author or "")
+        else None
+    )
+    sitename = (found.sitename or extract_sitename(tree) or "").lstrip("@") or None
+    host = urlsplit(base or "").hostname or ""
+    try:
+        date = find_date(tree, extensive_search=False, original_date=True, url=base)
+    except Exception:  # noqa: BLE001 - htmldate can choke on odd markup
+        date = None
+    return {
+        "title": _clean_title(title, tree, sitename, host),
+        "author": author or None,
+        "date": date or None,
+        "sitename": sitename,
+        "canonical_url": _canonical(tree, base),
+    }
+
+
+# --------------------------------------------------------------------------- site templates
+
+
+def site_key(url: str) -> str:
+    """Host that groups the pages of one site (lower case, without ``www.``)."""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    return host[4:] if host.startswith("www.") else host
+
+
+def learn_site_boilerplate(
+    pages: Sequence[Sequence[str]], *, min_pages: int = 3, min_share: float = 0.5
+) -> set[str]:
+    """Normalised lines that recur on at least ``min_pages`` pages and ``min_share`` of all pages
+    of one site: template text (bylines boilerplate, footers, widgets), not article text.
+
+    ``pages`` are the paragraphs of each page as extracted without site boilerplate.
+    """
+    counts: Counter[str] = Counter()
+    for lines in pages:
+        counts.update({n for n in (normalize_line(line) for line in lines) if n})
+    needed = max(min_pages, min_share * len(pages))
+    return {line for line, n in counts.items() if n >= needed}
