@@ -27,7 +27,7 @@ from ingest.models import (
     language_neutral,
 )
 from ingest.store import Store
-from ingest.translate import NoPackageError, TranslationEngine, default_package_dirs
+from ingest.translate import NoPackageError, TranslationEngine
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,8 @@ class Pipeline:
         self.settings = settings
         self.store = store or Store(settings.resolved_store_url())
         self.detector = detector or get_detector(settings.languages)
-        self.engine = engine or TranslationEngine(
-            default_package_dirs(settings), memory=self.store.translation_memory()
+        self.engine = engine or TranslationEngine.from_settings(
+            settings, memory=self.store.translation_memory()
         )
         self.force = force
         self.times = StageTimes()
