@@ -222,8 +222,6 @@ def deploy(
     project_dir: Path = PROJECT_DIR,
 ) -> list[str]:
     """Create or update the deployments on the server PREFECT_API_URL points at; returns ids."""
-    from prefect.deployments.runner import deploy as prefect_deploy
-
     ensure_work_pool(work_pool)
     deployments = [
         _flow_from_project(spec, project_dir).to_deployment(
@@ -236,14 +234,9 @@ def deploy(
         )
         for spec in specs
     ]
-    ids = prefect_deploy(
-        *deployments,
-        work_pool_name=work_pool,
-        build=False,
-        push=False,
-        print_next_steps_message=False,
-        ignore_warnings=True,
-    )
+    # RunnerDeployment.apply directly: prefect.deploy() also lists the pool's workers, which
+    # fails with a 422 on prefect 3.8 (None limit/offset) and only serves its printed hints.
+    ids = [deployment.apply(work_pool_name=work_pool) for deployment in deployments]
     return [str(i) for i in ids]
 
 
@@ -348,7 +341,13 @@ def start_server(
     home.mkdir(parents=True, exist_ok=True)
     port = port or free_port(host)
     log_path = home / "server.log"
-    env = offline_env(PREFECT_HOME=str(home))
+    env = offline_env(
+        PREFECT_HOME=str(home),
+        # the UI reads its API address from these, not from --host/--port
+        PREFECT_SERVER_API_HOST=host,
+        PREFECT_SERVER_API_PORT=str(port),
+        PREFECT_UI_API_URL=f"http://{host}:{port}/api",
+    )
     env.pop("PREFECT_API_URL", None)
     with log_path.open("wb") as log:
         process = subprocess.Popen(

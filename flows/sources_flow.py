@@ -20,6 +20,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
 
 from flows.ingest_flow import (
     _report_progress,
@@ -102,17 +103,17 @@ def ingest_sources_flow(
         targets.extend(found)
         if failures:
             started = time.perf_counter()
-            rows.extend(process_batch(list(failures), settings, force))
+            rows.extend(process_batch(quote(list(failures)), settings, force))
             times["process"] += time.perf_counter() - started
 
     size = max(1, settings.batch_size)
     _report_progress(0, len(targets), rows)
     for start in range(0, len(targets), size):
         started = time.perf_counter()
-        pages = load_batch(targets[start : start + size], settings)
+        pages = load_batch(quote(targets[start : start + size]), settings)
         times["load"] += time.perf_counter() - started
         started = time.perf_counter()
-        rows.extend(process_batch(pages, settings, force))
+        rows.extend(process_batch(quote(pages), settings, force))
         times["process"] += time.perf_counter() - started
         done = min(start + size, len(targets))
         logger.info("processed %d/%d page(s)", done, len(targets))

@@ -36,14 +36,15 @@ class Settings(BaseSettings):
     languages: list[str] = Field(default_factory=lambda: list(DEFAULT_LANGUAGES))
     target_language: str = "en"
     batch_size: int = 32  # documents per processing batch (one Prefect task each)
+    extract_max_bytes: int = 50 * 1024 * 1024  # larger pages fail extraction ("page too large")
     # Translation engine (see ingest.translate.engine and benchmarks/translation.py).
     translate_beam_size: int = 1  # 1 = greedy, ~3x faster than argos' beam 4
     translate_max_batch_size: int = 64  # sentences per CTranslate2 batch
     translate_threads: int | None = None  # CPU threads per model; default: all usable cores
     translate_max_decoding_length: int = 256  # output tokens per sentence, at most
 
-    # Fetching (ingest.fetch). Politeness is per host name; retries cover network errors, 408,
-    # 429 and 5xx; a Retry-After longer than fetch_max_retry_after gives up instead of waiting.
+    # Fetching (ingest.fetch). Politeness is per host (host:port); retries cover network errors,
+    # 408, 429 and 5xx; a Retry-After longer than fetch_max_retry_after gives up instead of waiting.
     user_agent: str = "ingest-bot/0.1 (+https://github.com/ingest/ingest)"
     fetch_connect_timeout: float = 10.0  # seconds
     fetch_read_timeout: float = 30.0  # seconds without a byte arriving

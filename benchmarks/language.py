@@ -1,0 +1,153 @@
+"""Language identification: accuracy and speed of our detector vs langdetect, in one run.
+
+Data: ../shared/benchmarks/langid (16 languages x single words / word pairs / sentences, from the
+lingua project). Prints macro accuracy per bucket (mean over languages of the share detected
+right), detections per second, first-call time and resident memory, and ratios to the baseline.
+
+    .venv/bin/python benchmarks/language.py [--backends auto,langdetect] [--languages 16|config]
+        [--limit N] [--data DIR]
+
+``--languages config`` (default) restricts every backend to ``Settings().languages`` (19 codes);
+``16`` to the 16 benchmark languages, as the numbers in ../shared/README.md were measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_DATA = ROOT.parent / "shared" / "benchmarks" / "langid"
+BUCKETS = ("single-words", "word-pairs", "sentences")
+TARGETS = {"single-words": 90.0, "word-pairs": 97.0, "sentences": 99.7}
+
+
+def load(data: Path, limit: int | None = None) -> dict[str, dict[str, list[str]]]:
+    """bucket -> language -> items (every item, or the first ``limit`` per language)."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for bucket in BUCKETS:
+        out[bucket] = {}
+        for path in sorted((data / bucket).glob("*.txt")):
+            items = [x for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+            out[bucket][path.stem] = items[:limit] if limit else items
+    return out
+
+
+def macro_accuracy(detector, items: dict[str, list[str]]) -> tuple[float, float, float, dict]:
+    """Macro accuracy in percent, detections per wall second and per CPU second (the machine
+    may be shared), and accuracy per language."""
+    per_language: dict[str, float] = {}
+    count = 0
+    start, cpu = time.perf_counter(), time.process_time()
+    for language, texts in items.items():
+        guesses = detector.detect_many(texts)
+        per_language[language] = 100.0 * sum(g.language == language for g in guesses) / len(texts)
+        count += len(texts)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    accuracy = sum(per_language.values()) / len(per_language)
+    return accuracy, count / elapsed, count / cpu, per_language
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run_one(backend: str, languages: list[str], data: Path, limit: int | None) -> dict:
+    """Measure one backend in this process (fresh: call through a subprocess for fair memory)."""
+    from ingest.language import get_detector
+
+    base = rss_mb()
+    start, cpu = time.perf_counter(), time.process_time()
+    detector = get_detector(languages, backend=backend)
+    # First call on each script the benchmark has, so lazily loaded models count here.
+    for text in ("Governo anuncia novo programa", "서울", "Привет", "مرحبا", "東京"):
+        detector.detect(text)
+    first, first_cpu = time.perf_counter() - start, time.process_time() - cpu
+    result = {"backend": backend, "name": detector.name, "first_call_s": first,
+              "first_call_cpu_s": first_cpu}  # fmt: skip
+    for bucket, items in load(data, limit).items():
+        accuracy, rate, cpu_rate, per_language = macro_accuracy(detector, items)
+        result[bucket] = {"accuracy": accuracy, "per_second": rate, "per_cpu_second": cpu_rate,
+                          "per_language": per_language}  # fmt: skip
+    result["rss_mb"] = rss_mb() - base
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", default="auto,langdetect",
+                        help="comma-separated; the last one is the baseline")  # fmt: skip
+    parser.add_argument("--languages", default="config", help="'config' or '16'")
+    parser.add_argument("--limit", type=int, default=None, help="items per language and bucket")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--per-language", action="store_true", help="print accuracy per language")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one backend
+    args = parser.parse_args()
+
+    if args.languages == "16":
+        languages = sorted(p.stem for p in (args.data / "sentences").glob("*.txt"))
+    else:
+        from ingest.config import load_settings
+
+        languages = load_settings().languages
+
+    if args.one:
+        import json
+
+        print(json.dumps(run_one(args.one, languages, args.data, args.limit)))
+        return
+
+    import json
+
+    results = []
+    for backend in args.backends.split(","):
+        # One process per backend: first-call time and memory are not shared or pre-warmed.
+        cmd = [sys.executable, __file__, "--one", backend, "--languages", args.languages,
+               "--data", str(args.data)]  # fmt: skip
+        if args.limit:
+            cmd += ["--limit", str(args.limit)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=True, env=os.environ)
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+    baseline = results[-1]
+    print(f"languages: {len(languages)} ({args.languages}); data: {args.data}")
+    print("sent/s: sentences per wall second (per CPU second); first: seconds to build the")
+    print("detector and answer one text per script (CPU seconds); MB: resident memory added.")
+    print(f"{'backend':<12} {'words':>7} {'pairs':>7} {'sents':>7} {'sent/s':>14} "
+          f"{'first s':>13} {'MB':>6}  name")  # fmt: skip
+    for r in results:
+        acc = [r[b]["accuracy"] for b in BUCKETS]
+        rate = f"{r['sentences']['per_second']:.0f} ({r['sentences']['per_cpu_second']:.0f})"
+        first = f"{r['first_call_s']:.2f} ({r['first_call_cpu_s']:.2f})"
+        print(
+            f"{r['backend']:<12} {acc[0]:7.2f} {acc[1]:7.2f} {acc[2]:7.2f} {rate:>14} "
+            f"{first:>13} {r['rss_mb']:6.0f}  {r['name']}"
+        )
+    targets = " ".join(f"{TARGETS[b]:7.2f}" for b in BUCKETS)
+    print(f"{'targets':<12} {targets} {'>= 2000':>14} {'< 5':>13}")
+    for r in results[:-1]:
+        ratios = " ".join(
+            f"{b}: {r[b]['accuracy'] / baseline[b]['accuracy']:.3f}x acc, "
+            f"{r[b]['per_cpu_second'] / baseline[b]['per_cpu_second']:.2f}x speed"
+            for b in BUCKETS
+        )
+        print(f"{r['backend']} vs {baseline['backend']}: {ratios}")
+    if args.per_language:
+        for r in results:
+            print(r["name"])
+            for b in BUCKETS:
+                row = " ".join(f"{k}:{v:.1f}" for k, v in r[b]["per_language"].items())
+                print(f"  {b:<13} {row}")
+
+
+if __name__ == "__main__":
+    main()
