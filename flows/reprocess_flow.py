@@ -1,10 +1,10 @@
 """On-demand job: replay archived raw pages (WARC, JSONL, HTML folders) through the pipeline.
 
 Used after an extractor, detector or translation-package update: the archive keeps the raw
-bytes, so nothing is fetched again. Records are streamed from `ingest.archive.iter_archive`
-(memory stays flat whatever the archive size) and handed to the same batched `process-batch`
-task as the other flows. Without ``force`` a document is only redone when its bytes, extractor,
-detector or translation packages changed since it was stored.
+bytes, so nothing is fetched again. `ingest.reprocess.reprocess` streams the records in batches
+(memory stays flat, checkpoints make an interrupted run resume) and hands each batch to the same
+`process-batch` task as the other flows, on Dask when `dask_address` is set. Without ``force`` a
+document is only redone when its bytes, extractor, detector or translation packages changed.
 
 The parameters are one pydantic model, so the Prefect UI shows a typed form for them.
 """
@@ -12,16 +12,20 @@ The parameters are one pydantic model, so the Prefect UI shows a typed form for 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field
 
-from flows.ingest_flow import _report_progress, process_batch, publish_run_artifacts
-from ingest.config import load_settings
+from flows.ingest_flow import process_batch, publish_run_artifacts
+from ingest.config import Settings, load_settings
 from ingest.models import Failure, RawPage
+
+# Called with the run's ReprocessStats after every batch (the CLI's progress bar registers here
+# when it runs the flow in its own process; a flow on a worker has none).
+REPROCESS_PROGRESS_HOOKS: list[Callable[[Any], None]] = []
+TABLE_ROWS_MAX = 1000  # documents listed in the run's table artifact; counts cover all
 
 
 class ReprocessParameters(BaseModel):
@@ -40,54 +44,87 @@ class ReprocessParameters(BaseModel):
         default=None, description="SQLAlchemy URL of the store (default: the worker's settings)."
     )
     home: str | None = Field(default=None, description="Data folder (default: $INGEST_HOME).")
+    dask_address: str | None = Field(
+        default=None,
+        description="Run the process-batch tasks on Dask: a scheduler address "
+        "(tcp://host:8786) or 'local' for a local cluster. Use a PostgreSQL store.",
+    )
+    dask_workers: int | None = Field(
+        default=None, ge=1, description="Worker processes of a 'local' Dask cluster."
+    )
 
 
-def iter_records(paths: list[str]) -> Iterator[RawPage | Failure]:
-    """Every record of every path, in order; a missing or unreadable path becomes a Failure."""
-    from ingest.archive import iter_archive
+class _Collected:
+    """A submitted batch; its rows are kept for the run's artifacts when the result is read."""
 
-    for item in paths:
-        path = Path(item).expanduser()
-        try:
-            yield from iter_archive(path)
-        except (OSError, ValueError) as error:
-            reason = str(error) or repr(error)
-            yield Failure(url=str(path), source=item, stage="read", reason=reason)
+    def __init__(self, future: Any, rows: list[dict[str, Any]]) -> None:
+        self.future, self.rows = future, rows
+
+    def result(self) -> list[dict[str, Any]]:
+        rows = self.future.result()
+        self.rows.extend(rows)
+        return rows
+
+
+def _replay(params: ReprocessParameters, settings: Settings, in_flight: int) -> dict[str, Any]:
+    from ingest.reprocess import reprocess
+
+    logger = get_run_logger()
+    paths = params.paths or [str(settings.resolved_archive_dir())]
+    rows: list[dict[str, Any]] = []
+
+    def processor(batch: list[RawPage | Failure]) -> _Collected:
+        return _Collected(process_batch.submit(batch, settings, params.force), rows)
+
+    def on_progress(stats: Any) -> None:
+        logger.info(
+            "reprocessed %d record(s), %.1f docs/s", stats.records, stats.documents_per_second
+        )
+        for hook in REPROCESS_PROGRESS_HOOKS:
+            hook(stats)
+
+    started = time.perf_counter()
+    report = reprocess(
+        paths,
+        settings,
+        force=params.force,
+        processor=processor,
+        batch_size=params.batch_size,
+        max_in_flight=in_flight,
+        on_progress=on_progress,
+    )
+    seconds = time.perf_counter() - started
+    publish_run_artifacts(rows[:TABLE_ROWS_MAX], times={"reprocess": seconds})
+    return {"run_id": report.run_id, "stats": report.stats.as_dict(), "archives": report.archives}
+
+
+@flow(name="reprocess-archive-on-dask", log_prints=True)
+def _replay_on_dask(params: ReprocessParameters, settings: Settings) -> dict[str, Any]:
+    return _replay(params, settings, in_flight=2 * (params.dask_workers or 2))
 
 
 @flow(name="reprocess-archive", log_prints=True)
 def reprocess_archive_flow(
     params: ReprocessParameters = ReprocessParameters(),  # noqa: B008 (Prefect reads the default)
-) -> list[dict[str, Any]]:
-    """Replay archived pages through extract → detect → translate → store, in batches."""
-    logger = get_run_logger()
+) -> dict[str, Any]:
+    """Replay archived pages through extract → detect → translate → store, resumably.
+
+    Returns ``{"run_id", "stats", "archives"}``; the run's table and summary are artifacts.
+    """
     settings = load_settings(
         store_url=params.store_url, home=params.home, batch_size=params.batch_size
     )
-    paths = params.paths or [str(settings.resolved_archive_dir())]
-    times = {"read": 0.0, "process": 0.0}
-    rows: list[dict[str, Any]] = []
-    batch: list[RawPage | Failure] = []
+    if not params.dask_address:
+        # one in flight: the worker process's single Pipeline is not shared across threads
+        return _replay(params, settings, in_flight=1)
+    from prefect_dask import DaskTaskRunner
 
-    def flush() -> None:
-        started = time.perf_counter()
-        rows.extend(process_batch(list(batch), settings, params.force))
-        times["process"] += time.perf_counter() - started
-        batch.clear()
-        logger.info("reprocessed %d record(s)", len(rows))
-        _report_progress(len(rows), 0, rows)  # total unknown: archives are streamed
-
-    records = iter_records(paths)
-    while True:
-        started = time.perf_counter()
-        record = next(records, None)
-        times["read"] += time.perf_counter() - started
-        if record is None:
-            break
-        batch.append(record)
-        if len(batch) >= params.batch_size:
-            flush()
-    if batch:
-        flush()
-    publish_run_artifacts(rows, times=times)
-    return rows
+    if params.dask_address == "local":
+        runner = DaskTaskRunner(
+            cluster_kwargs={"n_workers": params.dask_workers, "processes": True}
+            if params.dask_workers
+            else {"processes": True}
+        )
+    else:
+        runner = DaskTaskRunner(address=params.dask_address)
+    return _replay_on_dask.with_options(task_runner=runner)(params, settings)

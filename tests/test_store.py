@@ -1,4 +1,7 @@
-"""Store: schema, idempotent upserts, failures never erase good rows, translation memory, export."""
+"""Store: schema, idempotent upserts, failures never erase good rows, translation memory, export.
+
+Every test that takes ``store_url`` runs on SQLite and on PostgreSQL (see store_backends.py).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ import threading
 
 from ingest.models import Document, Failure
 from ingest.store import Store, export_jsonl
+
+pytest_plugins = ["store_backends"]  # the store_url fixture: SQLite and PostgreSQL
 
 
 def make_document(url: str = "https://news.example/a", body: bytes = b"<html>a</html>", **over):
@@ -45,8 +50,8 @@ def test_schema_is_created_and_sqlite_uses_wal(tmp_path):
     assert {"documents", "paragraphs", "translation_memory"} <= tables
 
 
-def test_saving_twice_replaces_without_duplicating(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def test_saving_twice_replaces_without_duplicating(store_url):
+    store = Store(store_url)
     store.save_document(make_document())
     store.save_document(make_document(paragraphs=["둘째.", "x"], english=["Second.", "x"]))
     assert store.count_documents() == 1
@@ -55,8 +60,8 @@ def test_saving_twice_replaces_without_duplicating(tmp_path):
     assert [p["english"] for p in stored["paragraphs"]] == ["Second.", "x"]
 
 
-def test_paragraphs_stay_aligned_and_untranslated_is_none(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def test_paragraphs_stay_aligned_and_untranslated_is_none(store_url):
+    store = Store(store_url)
     store.save_document(
         make_document(
             english=[None, "An English quote."],
@@ -65,14 +70,15 @@ def test_paragraphs_stay_aligned_and_untranslated_is_none(tmp_path):
         )
     )
     stored = store.get_document("https://news.example/a")
-    assert stored["paragraphs"][0] == {"language": "ko", "original": "첫 문단이다.", "english": None}
+    first = {"language": "ko", "original": "첫 문단이다.", "english": None}
+    assert stored["paragraphs"][0] == first
     assert stored["status"] == "partial"
     assert "ingest models install ko" in stored["reason"]
     assert stored["translated_count"] == 0
 
 
-def test_failure_never_erases_a_good_document(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def test_failure_never_erases_a_good_document(store_url):
+    store = Store(store_url)
     store.save_document(make_document())
     store.save_failure(
         Failure(url="https://news.example/a", source="t", stage="fetch", reason="HTTP 503")
@@ -83,8 +89,8 @@ def test_failure_never_erases_a_good_document(tmp_path):
     assert "HTTP 503" in stored["reason"]
 
 
-def test_failure_row_is_recorded_then_replaced_by_success(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def test_failure_row_is_recorded_then_replaced_by_success(store_url):
+    store = Store(store_url)
     store.save_failure(
         Failure(url="https://news.example/b", source="t", stage="extract", reason="no main text")
     )
@@ -99,8 +105,8 @@ def test_failure_row_is_recorded_then_replaced_by_success(tmp_path):
     assert again["status"] == "ok" and again["failed_stage"] is None and again["reason"] is None
 
 
-def test_stored_version_reflects_provenance(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def test_stored_version_reflects_provenance(store_url):
+    store = Store(store_url)
     document = make_document()
     store.save_document(document)
     version = store.stored_version(document.url)
@@ -110,8 +116,8 @@ def test_stored_version_reflects_provenance(tmp_path):
     assert store.stored_version("https://nowhere.example/") is None
 
 
-def test_translation_memory_round_trip_and_package_isolation(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def test_translation_memory_round_trip_and_package_isolation(store_url):
+    store = Store(store_url)
     memory = store.translation_memory()
     memory.remember("translate-ko_en@1.0", {"안녕하세요.": "Hello.", "감사합니다.": "Thank you."})
     memory.remember("translate-ko_en@1.0", {"안녕하세요.": "Hello."})  # no duplicate error
@@ -123,16 +129,16 @@ def test_translation_memory_round_trip_and_package_isolation(tmp_path):
     assert memory.size("translate-ko_en@1.0") == 2
 
 
-def test_translation_memory_handles_large_batches(tmp_path):
-    memory = Store(f"sqlite:///{tmp_path / 'db.sqlite'}").translation_memory()
+def test_translation_memory_handles_large_batches(store_url):
+    memory = Store(store_url).translation_memory()
     pairs = {f"문장 {i}.": f"Sentence {i}." for i in range(2500)}
     memory.remember("p@1", pairs)
     found = memory.lookup("p@1", list(pairs))
     assert found == pairs
 
 
-def test_concurrent_writers_do_not_lose_documents(tmp_path):
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+def test_concurrent_writers_do_not_lose_documents(store_url):
+    url = store_url
     Store(url)  # create the schema once
 
     def writer(offset: int) -> None:
@@ -148,8 +154,8 @@ def test_concurrent_writers_do_not_lose_documents(tmp_path):
     assert Store(url).count_documents() == 60
 
 
-def test_export_jsonl_has_aligned_text_and_provenance(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def test_export_jsonl_has_aligned_text_and_provenance(store_url):
+    store = Store(store_url)
     store.save_document(make_document())
     store.save_failure(Failure(url="file:///x.bin", source="x", stage="extract", reason="binary"))
     out = io.StringIO()

@@ -7,7 +7,7 @@ import importlib
 from ingest.cli.app import app
 
 # Each module registers its commands on `app` when imported.
-COMMAND_MODULES = ["run", "extract", "detect", "translate"]
+COMMAND_MODULES = ["run", "extract", "detect", "translate", "deploy", "reprocess"]
 
 
 def load_commands() -> None:

@@ -173,7 +173,9 @@ def export(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
     ] = None,
-    format: Annotated[str, typer.Option("--format", "-f", help="jsonl")] = "jsonl",
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="jsonl or parquet (parquet needs --output).")
+    ] = "jsonl",
     status: Annotated[
         str | None, typer.Option(help="Only documents with this status (ok, failed, …).")
     ] = None,
@@ -181,15 +183,20 @@ def export(
     home: HomeOption = None,
 ) -> None:
     """Write stored documents: English and original text, aligned paragraphs, language, status."""
-    from ingest.store import Store, export_jsonl
+    from ingest.store import Store, export_jsonl, export_parquet
 
-    if format != "jsonl":
+    if format not in ("jsonl", "parquet"):
         raise typer.BadParameter(
-            f"unknown format {format!r} (supported: jsonl)", param_hint="--format"
+            f"unknown format {format!r} (supported: jsonl, parquet)", param_hint="--format"
         )
+    if format == "parquet" and output is None:
+        raise typer.BadParameter("parquet is binary: give a file with --output", param_hint="-o")
     settings = _settings(store, home)
     db = Store(settings.resolved_store_url())
-    if output is None:
+    if format == "parquet":
+        assert output is not None
+        count = export_parquet(db, output, status=status)
+    elif output is None:
         count = export_jsonl(db, sys.stdout, status=status)
     else:
         with output.open("w", encoding="utf-8") as handle:
@@ -251,3 +258,17 @@ def show(
             english if english is not None else "[yellow](not translated)[/]",
         )
     console.print(table)
+    duplicates = db.near_duplicates_of(document["url"], limit=20)
+    if duplicates:
+        from rich.markup import escape
+
+        count = db.group_size(document["url"]) - 1
+        console.print(f"[bold]near-duplicates[/] (same story, {count} other document(s)):")
+        for other in duplicates:
+            title = other["title_english"] or other["title"] or "(no title)"
+            line = f"  - ({other['language']}) {title} — {other['url']}"
+            console.print(escape(line), highlight=False, soft_wrap=True)
+        if count > len(duplicates):
+            console.print(f"  … and {count - len(duplicates)} more")
+    else:
+        console.print("[dim]near-duplicates: none[/]")

@@ -1,0 +1,244 @@
+"""`ingest reprocess`, `ingest search`, `ingest runs`: replay archives, query the English text."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ingest.cli.app import app
+from ingest.cli.run import HomeOption, StoreOption
+
+
+def _settings(store: str | None, home: Path | None, **more: Any):  # -> Settings
+    from ingest.config import load_settings
+
+    return load_settings(store_url=store, home=home, **more)
+
+
+@app.command()
+def reprocess(
+    archives: Annotated[
+        list[Path],
+        typer.Argument(
+            help="WARC(.gz) files (ours or external, e.g. Common Crawl), JSONL files of "
+            '{"url", "html"} lines, or folders of them and of .html/.html.gz files.',
+            show_default=False,
+        ),
+    ],
+    force: Annotated[
+        bool, typer.Option("--force", help="Redo every document, even when nothing changed.")
+    ] = False,
+    store: StoreOption = None,
+    home: HomeOption = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Documents per batch (default 32, $INGEST_BATCH_SIZE).")
+    ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            help="Run as the Prefect reprocess flow on a Dask cluster: a scheduler address "
+            "(tcp://host:8786) or 'local' for a local cluster. Use a PostgreSQL --store.",
+            show_default=False,
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="With --dask local: worker processes (default: CPU cores)."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show logs.")] = False,
+) -> None:
+    """Re-run extract → detect → translate → store over archived pages, resumably.
+
+    Unchanged documents (same bytes, extractor, detector and translation packages) are
+    skipped unless --force. Interrupted runs (even kill -9) resume when run again.
+    """
+    import logging
+
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from ingest.reprocess import ReprocessStats
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
+    if not verbose:
+        import os
+
+        # Dask logs every worker start and stop at INFO, in every worker process too
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        for name in ("distributed", "prefect"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    for path in archives:
+        if not path.exists():
+            raise typer.BadParameter(f"no such file or folder: {path}", param_hint="ARCHIVES")
+    settings = _settings(store, home, batch_size=batch_size)
+    console = Console(stderr=True)
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[docs]} docs"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+    task_id = progress.add_task("reprocessing", total=None, docs=0, rate="")
+
+    def on_progress(stats: ReprocessStats) -> None:
+        rate = f"{stats.documents_per_second:.1f} docs/s" if stats.records else ""
+        progress.update(
+            task_id,
+            total=stats.bytes_total or None,
+            completed=stats.bytes_done,
+            docs=stats.records + stats.resumed_from,
+            rate=rate,
+        )
+
+    with progress:
+        if dask:
+            stats, run_id = _run_on_dask(archives, settings, force, dask, workers, on_progress)
+        else:
+            from ingest.reprocess import reprocess as run_reprocess
+
+            report = run_reprocess(archives, settings, force=force, on_progress=on_progress)
+            stats, run_id = report.stats, report.run_id
+    _print_stats(console, stats, run_id, settings.resolved_store_url())
+    if stats.records and stats.statuses.get("failed", 0) == stats.records:
+        raise typer.Exit(code=1)
+
+
+def _run_on_dask(
+    archives: list[Path],
+    settings: Any,
+    force: bool,
+    address: str,
+    workers: int | None,
+    on_progress: Any,
+) -> tuple[Any, str]:
+    """The Prefect reprocess flow with its process-batch tasks on a Dask cluster."""
+    from flows.reprocess_flow import (
+        REPROCESS_PROGRESS_HOOKS,
+        ReprocessParameters,
+        reprocess_archive_flow,
+    )
+    from ingest.reprocess import ReprocessStats
+
+    params = ReprocessParameters(
+        paths=[str(p.resolve()) for p in archives],
+        force=force,
+        batch_size=settings.batch_size,
+        store_url=settings.resolved_store_url(),
+        home=str(settings.home),
+        dask_address=address,
+        dask_workers=workers,
+    )
+    REPROCESS_PROGRESS_HOOKS.append(on_progress)
+    try:
+        result = reprocess_archive_flow(params)
+    finally:
+        REPROCESS_PROGRESS_HOOKS.remove(on_progress)
+    stats = ReprocessStats()
+    data = result.get("stats", {})
+    stats.records = int(data.get("records", 0))
+    stats.resumed_from = int(data.get("resumed_from", 0))
+    stats.statuses.update(data.get("statuses", {}))
+    stats.memory_hits = int(data.get("memory_hits", 0))
+    stats.model_sentences = int(data.get("model_sentences", 0))
+    stats.seconds = float(data.get("seconds", 0.0))
+    return stats, str(result.get("run_id", ""))
+
+
+def _print_stats(console: Any, stats: Any, run_id: str, store_url: str) -> None:
+    statuses = ", ".join(f"{n} {s}" for s, n in sorted(stats.statuses.items())) or "nothing new"
+    console.print(f"reprocess → {store_url} (run {run_id})", highlight=False)
+    console.print(
+        f"{stats.records} record(s) in {stats.seconds:.1f} s "
+        f"({stats.documents_per_second:.1f} docs/s): {statuses}",
+        highlight=False,
+    )
+    if stats.resumed_from:
+        console.print(f"resumed: {stats.resumed_from} record(s) were done by an earlier run")
+    if stats.memory_hits or stats.model_sentences:
+        console.print(
+            f"translation: {stats.model_sentences} sentence(s) by a model, "
+            f"{stats.memory_hits} from the translation memory"
+        )
+
+
+@app.command()
+def search(
+    query: Annotated[
+        str,
+        typer.Argument(help='Words (all must match), "a phrase", a OR b, -excluded.'),
+    ],
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Results to show.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    store: StoreOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Full-text search over the English text (translated or original) of stored documents."""
+    from ingest.store import Store
+
+    settings = _settings(store, home)
+    hits = Store(settings.resolved_store_url()).search(query, limit=limit)
+    if as_json:
+        for hit in hits:
+            typer.echo(json.dumps(hit.__dict__, ensure_ascii=False))
+        return
+    if not hits:
+        typer.echo("no match", err=True)
+        raise typer.Exit(code=1)
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console()
+    for rank, hit in enumerate(hits, 1):
+        console.print(
+            f"[bold]{rank}. {escape(hit.title or '(no title)')}[/] [dim]({hit.language}, "
+            f"{hit.status})[/]\n   {escape(hit.url)}\n   {escape(hit.snippet)}",
+            highlight=False,
+        )
+
+
+@app.command()
+def runs(
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Runs to show.")] = 10,
+    store: StoreOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Recent reprocess runs and their stats (documents/s, statuses, resumed records)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ingest.store import Store
+
+    settings = _settings(store, home)
+    table = Table(title="runs")
+    for column in ("started", "state", "records", "docs/s", "statuses", "host", "id"):
+        table.add_column(column)
+    for run in Store(settings.resolved_store_url()).list_runs(limit=limit):
+        stats = run["stats"]
+        table.add_row(
+            str(run["started_at"])[:19],
+            run["state"],
+            str(run["records"]),
+            str(stats.get("documents_per_second", "")),
+            ", ".join(f"{n} {s}" for s, n in stats.get("statuses", {}).items()),
+            run["host"] or "",
+            run["id"][:8],
+        )
+    Console().print(table)

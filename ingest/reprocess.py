@@ -1,0 +1,320 @@
+"""Reprocess archives (WARC, JSONL, folders of HTML) through the pipeline, resumably.
+
+Records are streamed from ``ingest.archive.iter_archive`` in batches (memory stays flat
+whatever the archive size) and handed to a *processor*: by default a local ``Pipeline``; the
+Prefect flow passes one that submits a ``process-batch`` task (on a Dask cluster when asked).
+Up to ``max_in_flight`` batches run at once; their results are consumed in submission order,
+so the checkpoint — "the first N records of this archive are stored" — only moves over
+batches that are entirely stored.
+
+Resuming and idempotency:
+- each archive argument has a checkpoint row in the store (``Store.set_checkpoint``), written
+  after every batch; a run interrupted in any way (kill -9 included) is resumed by running it
+  again: the records before the checkpoint are read but not processed;
+- records after the checkpoint that were already stored (the batch in flight when the process
+  died) are stored again under the same URL key — never duplicated — or skipped as unchanged;
+- without ``force`` a document whose bytes, extractor, detector and translation packages did
+  not change is skipped (``Pipeline``), so a second pass over an unchanged archive only reads;
+  with ``force`` everything is redone (and the translation memory makes unchanged sentences
+  free). A finished archive starts a new pass next time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ingest.archive import HTML_SUFFIXES, JSONL_SUFFIXES, WARC_SUFFIXES, iter_archive
+from ingest.config import Settings
+from ingest.models import Failure, RawPage
+from ingest.store import Store
+
+log = logging.getLogger(__name__)
+
+ARCHIVE_SUFFIXES = HTML_SUFFIXES + WARC_SUFFIXES + JSONL_SUFFIXES
+Record = RawPage | Failure
+Row = dict[str, Any]  # Outcome.as_dict()
+
+
+class ResultLike(Protocol):
+    """A future (Prefect, Dask, concurrent.futures) or anything with ``result()``."""
+
+    def result(self) -> list[Row]: ...
+
+
+Processor = Callable[[list[Record]], "list[Row] | ResultLike"]
+
+
+# ---------------------------------------------------------------------------- archives
+
+
+def archive_files(path: Path) -> list[Path]:
+    """The files ``iter_archive(path)`` reads, in its order (a file is its own list)."""
+    if not path.is_dir():
+        return [path]
+    found: list[Path] = []
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            if name.lower().endswith(ARCHIVE_SUFFIXES):
+                found.append(Path(root) / name)
+    return found
+
+
+def archive_identity(path: Path) -> str:
+    """Size and modification time (of every file, for a folder): a changed archive starts over."""
+    digest = hashlib.sha256()
+    for file in archive_files(path):
+        stat = file.stat()
+        digest.update(f"{file}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Positioned:
+    """A record and how far into its archive (in bytes of files read) the stream is."""
+
+    record: Record
+    position: int
+
+
+def iter_positioned(path: Path, *, source: str | None = None) -> Iterator[Positioned]:
+    """Records of one archive argument with a byte position for progress and ETA.
+
+    The position is the offset of the record in its file (WARC, uncompressed JSONL) plus the
+    sizes of the files before it; it jumps to the end of a file when the file is done.
+    """
+    base = 0
+    src = source if source is not None else str(path)
+    for file in archive_files(path):
+        size = file.stat().st_size
+        for record in iter_archive(file, source=src):
+            offset = record.archive_offset or 0
+            yield Positioned(record, base + min(offset, size))
+        base += size
+
+
+# ---------------------------------------------------------------------------- stats
+
+
+@dataclass
+class ReprocessStats:
+    """What a run did; stored with the run (``runs`` table) and shown by the CLI."""
+
+    records: int = 0  # records processed by this run (failures included)
+    resumed_from: int = 0  # records skipped because a checkpoint said they were done
+    statuses: Counter[str] = field(default_factory=Counter)
+    memory_hits: int = 0
+    model_sentences: int = 0
+    seconds: float = 0.0
+    bytes_done: int = 0
+    bytes_total: int = 0
+
+    @property
+    def documents_per_second(self) -> float:
+        return self.records / self.seconds if self.seconds > 0 else 0.0
+
+    def add(self, rows: Sequence[Row]) -> None:
+        self.records += len(rows)
+        for row in rows:
+            self.statuses[str(row["status"])] += 1
+            self.memory_hits += int(row.get("memory_hits") or 0)
+            self.model_sentences += int(row.get("model_sentences") or 0)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "records": self.records,
+            "resumed_from": self.resumed_from,
+            "statuses": dict(sorted(self.statuses.items())),
+            "memory_hits": self.memory_hits,
+            "model_sentences": self.model_sentences,
+            "seconds": round(self.seconds, 3),
+            "documents_per_second": round(self.documents_per_second, 2),
+            "bytes_done": self.bytes_done,
+            "bytes_total": self.bytes_total,
+        }
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    stats: ReprocessStats
+    archives: list[str]
+
+
+ProgressHook = Callable[[ReprocessStats], None]
+
+
+# ---------------------------------------------------------------------------- the loop
+
+
+def local_processor(settings: Settings, *, force: bool, store: Store | None = None) -> Processor:
+    """Process batches in this process with one Pipeline (models loaded once)."""
+    from ingest.pipeline import Pipeline
+
+    pipeline = Pipeline(settings, store=store, force=force)
+
+    def process(batch: list[Record]) -> list[Row]:
+        if not force:  # one query for the batch's unchanged check instead of one per page
+            pipeline.store.prefetch_versions([r.url for r in batch if isinstance(r, RawPage)])
+        return [outcome.as_dict() for outcome in pipeline.process(batch)]
+
+    return process
+
+
+def _result(value: list[Row] | ResultLike) -> list[Row]:
+    return value if isinstance(value, list) else value.result()
+
+
+def reprocess(
+    archives: Sequence[str | Path],
+    settings: Settings,
+    *,
+    force: bool = False,
+    store: Store | None = None,
+    processor: Processor | None = None,
+    batch_size: int | None = None,
+    max_in_flight: int = 1,
+    on_progress: ProgressHook | None = None,
+) -> RunReport:
+    """Replay every record of ``archives`` through the pipeline; resume where a run stopped.
+
+    Raises ``FileNotFoundError`` before doing anything if an archive does not exist.
+    """
+    paths = [Path(a).expanduser() for a in archives]
+    for path in paths:
+        if not path.exists():
+            raise FileNotFoundError(f"no such archive: {path}")
+    store = store or Store(settings.resolved_store_url())
+    processor = processor or local_processor(settings, force=force, store=store)
+    size = max(1, batch_size or settings.batch_size)
+    stats = ReprocessStats(
+        bytes_total=sum(f.stat().st_size for p in paths for f in archive_files(p))
+    )
+    store.reap_runs()  # runs of this machine that died without a word become "interrupted"
+    run_id = store.start_run("reprocess", [str(p) for p in paths], force=force)
+    started = time.perf_counter()
+    state = "failed"
+    bytes_before = 0
+
+    def progress() -> None:
+        stats.seconds = time.perf_counter() - started
+        if on_progress is not None:
+            on_progress(stats)
+
+    try:
+        for path in paths:
+            key = str(path.resolve())
+            identity = archive_identity(path)
+            checkpoint = store.get_checkpoint(key)
+            skip = 0
+            if (
+                checkpoint is not None
+                and not checkpoint.completed
+                and checkpoint.identity == identity
+                and (checkpoint.force or not force)  # a forced run never trusts a lazy one
+            ):
+                skip = checkpoint.records_done
+            else:
+                store.set_checkpoint(
+                    key, identity=identity, records_done=0, force=force, run_id=run_id, restart=True
+                )
+            stats.resumed_from += skip
+            done = _run_archive(
+                path,
+                key=key,
+                identity=identity,
+                skip=skip,
+                store=store,
+                processor=processor,
+                batch_size=size,
+                max_in_flight=max(1, max_in_flight),
+                force=force,
+                run_id=run_id,
+                stats=stats,
+                bytes_before=bytes_before,
+                progress=progress,
+            )
+            store.set_checkpoint(
+                key,
+                identity=identity,
+                records_done=done,
+                completed=True,
+                force=force,
+                run_id=run_id,
+            )
+            bytes_before += sum(f.stat().st_size for f in archive_files(path))
+            stats.bytes_done = bytes_before
+            progress()
+        state = "finished"
+    except KeyboardInterrupt:
+        state = "interrupted"
+        raise
+    finally:
+        stats.seconds = time.perf_counter() - started
+        store.update_run(
+            run_id, records=stats.records, stats=stats.as_dict(), state=state, seconds=stats.seconds
+        )
+    return RunReport(run_id, stats, [str(p) for p in paths])
+
+
+def _run_archive(
+    path: Path,
+    *,
+    key: str,
+    identity: str,
+    skip: int,
+    store: Store,
+    processor: Processor,
+    batch_size: int,
+    max_in_flight: int,
+    force: bool,
+    run_id: str,
+    stats: ReprocessStats,
+    bytes_before: int,
+    progress: Callable[[], None],
+) -> int:
+    """Stream one archive argument; returns the number of records it has (done)."""
+    in_flight: deque[tuple[int, int, list[Row] | ResultLike]] = deque()  # (end, position, result)
+    batch: list[Record] = []
+    index = 0
+    position = 0
+
+    def settle(until: int) -> None:
+        while len(in_flight) > until:
+            end, at, pending = in_flight.popleft()
+            stats.add(_result(pending))
+            stats.bytes_done = bytes_before + at
+            store.set_checkpoint(
+                key, identity=identity, records_done=end, force=force, run_id=run_id
+            )
+            store.update_run(run_id, records=stats.records, stats=stats.as_dict())
+            progress()
+
+    def submit() -> None:
+        in_flight.append((index, position, processor(list(batch))))
+        batch.clear()
+        settle(max_in_flight - 1)
+
+    for item in iter_positioned(path):
+        index += 1
+        position = item.position
+        if index <= skip:
+            if index % 1000 == 0 or index == skip:
+                stats.bytes_done = bytes_before + position
+                progress()
+            continue
+        batch.append(item.record)
+        if len(batch) >= batch_size:
+            submit()
+    if batch:
+        submit()
+    settle(0)
+    return index
