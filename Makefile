@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # your real data (~/.local/share/ingest) and your real translation packages.
 DEMO_HOME ?= .demo
 
-.PHONY: setup demo test lint clean-demo
+.PHONY: setup system-deps demo test lint clean-demo
 
 setup: $(VENV)/.installed
 
@@ -25,7 +25,12 @@ demo: setup
 	INGEST_HOME=$(DEMO_HOME) $(BIN)/ingest models install tests/fixtures/argos/*.argosmodel
 	INGEST_HOME=$(DEMO_HOME) $(BIN)/ingest run samples/
 
-test: setup
+# Debian packages the tests drive for real: chromium (Prefect UI test) and postgresql (the
+# store tests run on SQLite and on a throwaway PostgreSQL cluster). Needs root or sudo.
+system-deps:
+	bash scripts/install-system-deps.sh
+
+test: setup system-deps
 	$(BIN)/python -m pytest -q
 
 lint: setup
