@@ -26,7 +26,7 @@ from trafilatura.metadata import examine_meta, extract_meta_json, extract_sitena
 from trafilatura.xml import xmltotxt
 
 from ingest.encoding import decode_html
-from ingest.models import Extracted, RawPage
+from ingest.models import Extracted, RawPage, site_key
 
 __all__ = [
     "EXTRACTOR_VERSION",
@@ -661,12 +661,6 @@ def metadata(tree: HtmlElement, url: str | None = None) -> dict[str, str | None]
 
 
 # --------------------------------------------------------------------------- site templates
-
-
-def site_key(url: str) -> str:
-    """Host that groups the pages of one site (lower case, without ``www.``)."""
-    host = (urlsplit(url).hostname or "").lower().rstrip(".")
-    return host[4:] if host.startswith("www.") else host
 
 
 def learn_site_boilerplate(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +20,18 @@ UNDETERMINED = "und"
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def site_key(url: str) -> str:
+    """Host that groups the pages of one site (lower case, without ``www.``)."""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    return host[4:] if host.startswith("www.") else host
+
+
+def web_site_of(url: str) -> str | None:
+    """The site of a page fetched from the web; None for local files and archives of files,
+    whose pages have no site in common to learn a template from."""
+    return site_key(url) or None if url.startswith(("http://", "https://")) else None
 
 
 class _Stage(BaseModel):

@@ -7,6 +7,7 @@ whole batch: all paragraphs of one language go to the engine in a single call.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import defaultdict
@@ -14,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
 from ingest.config import Settings
-from ingest.extract import EXTRACTOR_VERSION, ExtractionError, extract
+from ingest.extract import EXTRACTOR_VERSION, ExtractionError, extract, learn_site_boilerplate
 from ingest.language import LanguageDetector, detect_document, get_detector
 from ingest.models import (
     UNDETERMINED,
@@ -25,6 +26,7 @@ from ingest.models import (
     RawPage,
     Translated,
     language_neutral,
+    web_site_of,
 )
 from ingest.store import Store
 from ingest.translate import NoPackageError, TranslationEngine
@@ -65,6 +67,9 @@ class StageTimes:
 class Pipeline:
     """Everything a worker process needs, built once: store, detector, translation engine."""
 
+    TEMPLATE_MIN_PAGES = 3  # a site's template is learned once this many of its pages are stored
+    TEMPLATE_SAMPLE = 50  # from its most recent pages
+
     def __init__(
         self,
         settings: Settings,
@@ -89,15 +94,23 @@ class Pipeline:
         """Run one batch through every stage; store each document; never raise for one page."""
         outcomes: dict[int, Outcome] = {}
         detected: dict[int, Detected] = {}
+        if not self.force:  # one query for the batch's unchanged check, not one per page
+            self.store.prefetch_versions([p.url for p in pages if isinstance(p, RawPage)])
+        templates: dict[str, frozenset[str]] = {}
         for index, page in enumerate(pages):
             if isinstance(page, Failure):
                 outcomes[index] = self._record_failure(page)
                 continue
-            if not self.force and self._unchanged(page):
+            site = web_site_of(page.final_url or page.url)
+            if site is not None and site not in templates:
+                templates[site] = self.store.site_boilerplate(site)
+            template = templates.get(site, frozenset()) if site else frozenset()
+            extractor = extractor_version(template)
+            if not self.force and self._unchanged(page, extractor):
                 outcomes[index] = Outcome(page.url, page.source, "unchanged")
                 continue
             try:
-                detected[index] = self._detect(self._extract(page))
+                detected[index] = self._detect(self._extract(page, template, extractor))
             except ExtractionError as error:
                 outcomes[index] = self._record_failure(
                     Failure(
@@ -112,16 +125,30 @@ class Pipeline:
                 )
         for index, document in self._translate(detected).items():
             outcomes[index] = self._store(document)
+        for site in templates:
+            self._learn_template(site)
         return [outcomes[i] for i in range(len(pages))]
 
     # -- stages --------------------------------------------------------------------------------
 
-    def _extract(self, page: RawPage) -> Extracted:
+    def _extract(self, page: RawPage, template: frozenset[str], extractor: str) -> Extracted:
         started = time.perf_counter()
         try:
-            return extract(page)
+            extracted = extract(page, site_boilerplate=template)
+            return extracted.model_copy(update={"extractor": extractor})
         finally:
             self.times.add("extract", started)
+
+    def _learn_template(self, site: str) -> None:
+        """Lines recurring across the site's stored pages become its template (never forgotten:
+        stored paragraphs no longer hold lines already learned)."""
+        started = time.perf_counter()
+        pages = self.store.site_paragraphs(site, limit=self.TEMPLATE_SAMPLE)
+        if len(pages) >= self.TEMPLATE_MIN_PAGES:
+            lines = learn_site_boilerplate(pages, min_pages=self.TEMPLATE_MIN_PAGES)
+            if self.store.add_site_boilerplate(site, lines):
+                log.info("learned %d template line(s) for %s", len(lines), site)
+        self.times.add("extract", started)
 
     def _detect(self, extracted: Extracted) -> Detected:
         started = time.perf_counter()
@@ -260,14 +287,15 @@ class Pipeline:
         log.info("failed %s at %s: %s", failure.url, failure.stage, failure.reason)
         return Outcome(failure.url, failure.source, "failed", reason=failure.reason)
 
-    def _unchanged(self, page: RawPage) -> bool:
-        """Stored from the same bytes, by the same extractor, detector and translation packages."""
+    def _unchanged(self, page: RawPage, extractor: str) -> bool:
+        """Stored from the same bytes, by the same extractor (and site template), detector and
+        translation packages."""
         stored = self.store.stored_version(page.url)
         if stored is None or stored.status == "failed":
             return False
         if (stored.content_hash, stored.extractor, stored.detector) != (
             page.content_hash,
-            EXTRACTOR_VERSION,
+            extractor,
             self.detector.name,
         ):
             return False
@@ -285,3 +313,12 @@ class Pipeline:
             package = None if lang == UNDETERMINED else self.engine.package_for(lang, target)
             entries.append(f"{lang}:{package.key if package else 'none'}")
         return ",".join(entries)
+
+
+def extractor_version(template: frozenset[str]) -> str:
+    """The extractor's version, plus a digest of the site template it removed, if any: a
+    template that grows makes the site's documents changed, so reprocessing redoes them."""
+    if not template:
+        return EXTRACTOR_VERSION
+    digest = hashlib.sha256("\n".join(sorted(template)).encode("utf-8")).hexdigest()[:12]
+    return f"{EXTRACTOR_VERSION}+site-{digest}"

@@ -162,8 +162,6 @@ def local_processor(settings: Settings, *, force: bool, store: Store | None = No
     pipeline = Pipeline(settings, store=store, force=force)
 
     def process(batch: list[Record]) -> list[Row]:
-        if not force:  # one query for the batch's unchanged check instead of one per page
-            pipeline.store.prefetch_versions([r.url for r in batch if isinstance(r, RawPage)])
         return [outcome.as_dict() for outcome in pipeline.process(batch)]
 
     return process

@@ -55,7 +55,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, make_url
 
-from ingest.models import Document, Failure
+from ingest.models import Document, Failure, web_site_of
 
 metadata = MetaData()
 
@@ -73,6 +73,7 @@ documents = Table(
     Column("author", Text),
     Column("published", String(64)),
     Column("sitename", Text),
+    Column("site", String(255), index=True),  # host of web pages; site templates are per site
     Column("language", String(16)),
     Column("language_confidence", Float),
     Column("title_language", String(16)),
@@ -158,6 +159,17 @@ runs = Table(
 )
 
 # One row per archive (file or folder) being reprocessed: how many records of it are done.
+# Lines learned as a site's template (normalised by ingest.extract.normalize_line): removed
+# from every page of that site when it is extracted again.
+site_boilerplate = Table(
+    "site_boilerplate",
+    metadata,
+    Column("site", String(255), primary_key=True),
+    Column("line_hash", String(64), primary_key=True),
+    Column("line", Text, nullable=False),
+    Column("learned_at", DateTime(timezone=True), nullable=False),
+)
+
 checkpoints = Table(
     "checkpoints",
     metadata,
@@ -267,6 +279,7 @@ class Store:
             "author": document.author,
             "published": document.date,
             "sitename": document.sitename,
+            "site": web_site_of(document.final_url or document.url),
             "language": document.language,
             "language_confidence": document.language_confidence,
             "title_language": document.title_language,
@@ -540,6 +553,59 @@ class Store:
                 select(documents.c.status, func.count()).group_by(documents.c.status)
             ).all()
         return {status: int(n) for status, n in rows}
+
+    # -- site templates ------------------------------------------------------------------------
+
+    def site_paragraphs(self, site: str, *, limit: int = 50) -> list[list[str]]:
+        """Original paragraphs of the site's most recently processed documents."""
+        with self.engine.connect() as conn:
+            ids = (
+                conn.execute(
+                    select(documents.c.id)
+                    .where((documents.c.site == site) & (documents.c.status != "failed"))
+                    .order_by(documents.c.processed_at.desc())
+                    .limit(limit)
+                )
+                .scalars()
+                .all()
+            )
+            pages: dict[int, list[str]] = {i: [] for i in ids}
+            if ids:
+                rows = conn.execute(
+                    select(paragraphs.c.document_id, paragraphs.c.original)
+                    .where(paragraphs.c.document_id.in_(ids))
+                    .order_by(paragraphs.c.document_id, paragraphs.c.position)
+                )
+                for document_id, original in rows:
+                    pages[document_id].append(original)
+        return list(pages.values())
+
+    def site_boilerplate(self, site: str) -> frozenset[str]:
+        with self.engine.connect() as conn:
+            lines = conn.execute(
+                select(site_boilerplate.c.line).where(site_boilerplate.c.site == site)
+            ).scalars()
+            return frozenset(lines)
+
+    def add_site_boilerplate(self, site: str, lines: Iterable[str]) -> int:
+        """Remember lines as the site's template; returns how many were new."""
+        wanted = {_sentence_hash(line): line for line in lines}
+        if not wanted:
+            return 0
+        with self._writing() as conn:
+            known = set(
+                conn.execute(
+                    select(site_boilerplate.c.line_hash).where(site_boilerplate.c.site == site)
+                ).scalars()
+            )
+            new = [
+                {"site": site, "line_hash": h, "line": line, "learned_at": datetime.now(UTC)}
+                for h, line in wanted.items()
+                if h not in known
+            ]
+            if new:
+                conn.execute(insert(site_boilerplate), new)
+        return len(new)
 
     @staticmethod
     def _with_paragraphs(conn: Connection, document: dict[str, Any]) -> dict[str, Any]:

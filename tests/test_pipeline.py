@@ -1,0 +1,70 @@
+"""Pipeline: site templates are learned from stored pages and removed on reprocessing."""
+
+from __future__ import annotations
+
+from ingest.config import load_settings
+from ingest.models import RawPage
+from ingest.pipeline import Pipeline
+
+TEMPLATE_LINE = (
+    "The Harbour Ledger is an independent newspaper published every morning by Ledger Media "
+    "Group in Busan."
+)
+STORIES = [
+    "The city council approved a new budget for public libraries on Monday after a long debate "
+    "about opening hours, staff numbers and the cost of new buildings in the eastern districts.",
+    "Fishermen in the southern port reported their best anchovy season in a decade, crediting "
+    "cooler water temperatures and new rules that limit trawling near the breeding grounds.",
+    "A local startup unveiled a ferry powered by batteries that it says can cross the harbour "
+    "forty times a day without charging, cutting fuel costs and noise for nearby residents.",
+    "Organisers of the film festival said ticket sales rose by a third this year, with many "
+    "screenings sold out and visitors arriving from Seoul, Osaka and Taipei for the opening.",
+]
+
+
+def page(i: int, story: str) -> RawPage:
+    html = f"""<html><head><title>Story {i}</title></head><body>
+    <article><h1>Story number {i} from the harbour</h1>
+    <p>{story}</p>
+    <p>{story.replace("a ", "one ").replace("the ", "this ")}</p>
+    <p>{TEMPLATE_LINE}</p>
+    </article></body></html>"""
+    return RawPage(url=f"https://harbour-ledger.example/news/{i}", source="t", body=html.encode())
+
+
+def test_site_template_is_learned_then_removed_on_reprocessing(home):
+    settings = load_settings()
+    pages = [page(i, story) for i, story in enumerate(STORIES)]
+    pipeline = Pipeline(settings)
+    first = pipeline.process(pages)
+    assert {o.status for o in first} == {"ok"}
+    store = pipeline.store
+    stored = store.get_document(pages[0].url)
+    assert TEMPLATE_LINE in [p["original"] for p in stored["paragraphs"]]
+    assert stored["site"] == "harbour-ledger.example"
+    assert store.site_boilerplate("harbour-ledger.example")  # learned from the 4 stored pages
+
+    second = Pipeline(settings).process(pages)  # same bytes, but the site template changed
+    assert {o.status for o in second} == {"ok"}
+    for raw in pages:
+        originals = [p["original"] for p in store.get_document(raw.url)["paragraphs"]]
+        assert TEMPLATE_LINE not in originals
+        assert len(originals) == 2  # the story paragraphs are all kept
+    third = Pipeline(settings).process(pages)
+    assert {o.status for o in third} == {"unchanged"}
+
+
+def test_local_files_never_share_a_template(home, tmp_path):
+    settings = load_settings()
+    paths = []
+    for i, story in enumerate(STORIES):
+        path = tmp_path / f"{i}.html"
+        path.write_bytes(page(i, story).body)
+        paths.append(path)
+    pages = [RawPage(url=p.resolve().as_uri(), source="t", body=p.read_bytes()) for p in paths]
+    pipeline = Pipeline(settings)
+    pipeline.process(pages)
+    pipeline.process(pages)
+    stored = pipeline.store.get_document(pages[0].url)
+    assert TEMPLATE_LINE in [p["original"] for p in stored["paragraphs"]]
+    assert stored["site"] is None
