@@ -80,20 +80,35 @@ def ingest_flow(
     rows: list[dict[str, Any]] = []
     if failures:
         rows.extend(process_batch(quote(list(failures)), settings, force))
+    load_and_process(targets, settings, force, rows, times)
+    publish_run_artifacts(rows, times=times)
+    return rows
+
+
+def load_and_process(
+    targets: Sequence[Target],
+    settings: Settings,
+    force: bool,
+    rows: list[dict[str, Any]],
+    times: dict[str, float],
+) -> None:
+    """The batched body of every ingest flow: per batch a load task, then a process task.
+
+    Appends one row per document to ``rows`` and adds seconds to ``times["load"/"process"]``.
+    """
+    logger = get_run_logger()
     size = max(1, settings.batch_size)
     _report_progress(0, len(targets), rows)
     for start in range(0, len(targets), size):
         started = time.perf_counter()
-        pages = load_batch(quote(targets[start : start + size]), settings)
-        times["load"] += time.perf_counter() - started
+        pages = load_batch(quote(list(targets[start : start + size])), settings)
+        times["load"] = times.get("load", 0.0) + time.perf_counter() - started
         started = time.perf_counter()
         rows.extend(process_batch(quote(pages), settings, force))
-        times["process"] += time.perf_counter() - started
+        times["process"] = times.get("process", 0.0) + time.perf_counter() - started
         done = min(start + size, len(targets))
         logger.info("processed %d/%d page(s)", done, len(targets))
         _report_progress(done, len(targets), rows)
-    publish_run_artifacts(rows, times=times)
-    return rows
 
 
 def publish_run_artifacts(

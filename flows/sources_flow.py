@@ -22,12 +22,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
-from flows.ingest_flow import (
-    _report_progress,
-    load_batch,
-    process_batch,
-    publish_run_artifacts,
-)
+from flows.ingest_flow import load_and_process, process_batch, publish_run_artifacts
 from ingest.config import Settings, load_settings
 from ingest.inputs import Target, is_url, resolve_inputs
 from ingest.models import Failure
@@ -106,17 +101,6 @@ def ingest_sources_flow(
             rows.extend(process_batch(quote(list(failures)), settings, force))
             times["process"] += time.perf_counter() - started
 
-    size = max(1, settings.batch_size)
-    _report_progress(0, len(targets), rows)
-    for start in range(0, len(targets), size):
-        started = time.perf_counter()
-        pages = load_batch(quote(targets[start : start + size]), settings)
-        times["load"] += time.perf_counter() - started
-        started = time.perf_counter()
-        rows.extend(process_batch(quote(pages), settings, force))
-        times["process"] += time.perf_counter() - started
-        done = min(start + size, len(targets))
-        logger.info("processed %d/%d page(s)", done, len(targets))
-        _report_progress(done, len(targets), rows)
+    load_and_process(targets, settings, force, rows, times)
     publish_run_artifacts(rows, times=times)
     return rows

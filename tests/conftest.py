@@ -32,7 +32,7 @@ def load_gold() -> dict[str, dict]:
 
 
 def gold_paragraphs(gold: dict) -> list[tuple[str, str, str | None]]:
-    """(language, original, english) per gold paragraph; English paragraphs translate to themselves."""
+    """(language, original, english) per gold paragraph; English maps to itself."""
     out = []
     for paragraph in gold["paragraphs"]:
         lang = paragraph["language"]

@@ -57,7 +57,10 @@ def test_rerun_changes_nothing_and_makes_no_model_calls(demo_home):
     before = [json.dumps(d, default=str) for d in pipeline.store.iter_documents()]
     _, again = run_pipeline([str(SAMPLES), str(SAMPLES / "feed.xml")])
     assert [o.status for o in again] == ["unchanged"] * len(GOLD)
-    after = [json.dumps(d, default=str) for d in Store(load_settings().resolved_store_url()).iter_documents()]
+    after = [
+        json.dumps(d, default=str)
+        for d in Store(load_settings().resolved_store_url()).iter_documents()
+    ]
     assert after == before
     _, forced = run_pipeline([str(SAMPLES)], force=True)
     assert {o.status for o in forced} == {"ok"}
