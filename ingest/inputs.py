@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlparse
 from ingest.config import Settings
 from ingest.models import Failure, RawPage
 
-PAGE_SUFFIXES = (".html", ".htm", ".xhtml", ".html.gz", ".htm.gz")
+PAGE_SUFFIXES = (".html", ".htm", ".xhtml", ".html.gz", ".htm.gz", ".xhtml.gz")
 FEED_SUFFIXES = (".xml", ".rss", ".atom", ".xml.gz")
 ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".jsonl", ".jsonl.gz")
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -74,7 +74,7 @@ def resolve_inputs(
                 kind = "archive" if page.name.endswith(ARCHIVE_SUFFIXES) else "file"
                 add(Target(kind, str(page), item, language_hint))
         elif path.is_file():
-            for target in _resolve_file(path, item, resolution, language_hint):
+            for target in _resolve_file(path, item, settings, resolution, language_hint):
                 add(target)
         else:
             resolution.failures.append(
@@ -96,7 +96,7 @@ def _walk_folder(folder: Path) -> list[Path]:
 
 
 def _resolve_file(
-    path: Path, source: str, resolution: Resolution, hint: str | None
+    path: Path, source: str, settings: Settings, resolution: Resolution, hint: str | None
 ) -> Iterator[Target]:
     name = path.name.lower()
     if name.endswith(ARCHIVE_SUFFIXES):
@@ -115,7 +115,13 @@ def _resolve_file(
             urls = discover_feed(data, file_uri(path))
         else:
             urls, children = discover_sitemap(data, file_uri(path))
-            urls = urls + children
+            for child in children:  # a sitemap index: follow its (local or remote) sitemaps
+                if child.startswith("file://"):
+                    child_path = Path(unquote(urlparse(child).path))
+                    if child_path != path and child_path.is_file():
+                        yield from _resolve_file(child_path, source, settings, resolution, hint)
+                else:
+                    yield from _resolve_url(child, settings, resolution, hint)
         if not urls:
             resolution.failures.append(
                 Failure(
@@ -172,40 +178,33 @@ def _resolve_url(
 
 
 def _read_small(path: Path) -> bytes | None:
+    """A feed or sitemap file, decompressed if gzipped; None if unreadable or over the cap."""
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except OSError:
+        with path.open("rb") as raw:
+            stream = gzip.GzipFile(fileobj=raw) if path.name.lower().endswith(".gz") else raw
+            data = stream.read(MAX_FILE_BYTES + 1)
+    except (OSError, EOFError, zlib.error):
         return None
-    if path.name.lower().endswith(".gz"):
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error):
-            return None
-    return data
+    return data if len(data) <= MAX_FILE_BYTES else None
 
 
-def read_file(path: Path, source: str, language_hint: str | None = None) -> RawPage | Failure:
-    """A local page as a RawPage (url = its file:// URI), or a Failure saying why not."""
-    uri = file_uri(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return Failure(
-                url=uri,
-                source=source,
-                stage="read",
-                reason=f"file too large: {size / 1e6:.0f} MB > {MAX_FILE_BYTES // 10**6} MB cap",
-            )
-        body = path.read_bytes()
-    except OSError as error:
-        return Failure(url=uri, source=source, stage="read", reason=f"unreadable: {error.strerror}")
-    if path.name.lower().endswith(".gz"):
-        try:
-            body = gzip.decompress(body)
-        except (OSError, EOFError, zlib.error) as error:
-            return Failure(url=uri, source=source, stage="read", reason=f"bad gzip: {error}")
-    return RawPage(url=uri, source=source, body=body, language_hint=language_hint)
+def read_file(
+    path: Path,
+    source: str,
+    language_hint: str | None = None,
+    *,
+    max_bytes: int = MAX_FILE_BYTES,
+) -> RawPage | Failure:
+    """A local page as a RawPage (url = its file:// URI), or a Failure saying why not.
+
+    Gzipped files are decompressed as a stream and capped, so a gzip bomb is refused.
+    """
+    from ingest.archive import read_html_file
+
+    result = read_html_file(path, source=source, max_body_bytes=max_bytes)
+    if isinstance(result, RawPage) and language_hint:
+        return result.model_copy(update={"language_hint": language_hint})
+    return result
 
 
 def load_targets(targets: Iterable[Target], settings: Settings) -> list[RawPage | Failure]:
@@ -214,7 +213,14 @@ def load_targets(targets: Iterable[Target], settings: Settings) -> list[RawPage 
     urls: list[Target] = []
     for target in targets:
         if target.kind == "file":
-            results.append(read_file(Path(target.location), target.source, target.language_hint))
+            results.append(
+                read_file(
+                    Path(target.location),
+                    target.source,
+                    target.language_hint,
+                    max_bytes=settings.extract_max_bytes,
+                )
+            )
         elif target.kind == "archive":
             from ingest.archive import iter_archive
 

@@ -134,7 +134,9 @@ class Pipeline:
     def _extract(self, page: RawPage, template: frozenset[str], extractor: str) -> Extracted:
         started = time.perf_counter()
         try:
-            extracted = extract(page, site_boilerplate=template)
+            extracted = extract(
+                page, site_boilerplate=template, max_bytes=self.settings.extract_max_bytes
+            )
             return extracted.model_copy(update={"extractor": extractor})
         finally:
             self.times.add("extract", started)

@@ -50,7 +50,31 @@ def test_read_file_handles_gzip_and_reports_bad_gzip(tmp_path):
     bad = tmp_path / "c.html.gz"
     bad.write_bytes(b"\x1f\x8b\x08 not really gzip")
     result = read_file(bad, "s")
-    assert isinstance(result, Failure) and result.reason.startswith("bad gzip")
+    assert isinstance(result, Failure) and result.stage == "read"
+    assert result.reason.startswith("unreadable file")
+
+
+def test_gzip_bomb_is_refused_without_inflating_it(tmp_path):
+    bomb = tmp_path / "bomb.html.gz"
+    with gzip.open(bomb, "wb") as handle:
+        for _ in range(64):
+            handle.write(b" " * 1_000_000)  # 64 MB of spaces, ~64 KB on disk
+    result = read_file(bomb, "s", max_bytes=5_000_000)
+    assert isinstance(result, Failure) and "too large" in result.reason
+
+
+def test_local_sitemap_index_is_followed_to_its_pages(home, tmp_path):
+    (tmp_path / "a.html").write_text("<html><body><p>a</p></body></html>")
+    (tmp_path / "child.xml").write_text(
+        '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        "<url><loc>a.html</loc></url></urlset>"
+    )
+    (tmp_path / "index.xml").write_text(
+        '<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        "<sitemap><loc>child.xml</loc></sitemap></sitemapindex>"
+    )
+    resolution = resolve_inputs([str(tmp_path / "index.xml")], load_settings())
+    assert [(t.kind, Path(t.location).name) for t in resolution.targets] == [("file", "a.html")]
 
 
 def test_unreadable_file_is_a_failure(tmp_path):
