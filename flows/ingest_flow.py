@@ -49,8 +49,10 @@ def resolve_task(inputs: list[str], settings: Settings) -> tuple[list[Target], l
 
 
 @task(name="load-batch", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def load_batch(targets: list[Target], settings: Settings) -> list[RawPage | Failure]:
-    return load_targets(targets, settings)
+def load_batch(
+    targets: list[Target], settings: Settings, force: bool = False
+) -> list[RawPage | Failure]:
+    return load_targets(targets, settings, force=force)
 
 
 @task(name="process-batch", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -101,7 +103,7 @@ def load_and_process(
     _report_progress(0, len(targets), rows)
     for start in range(0, len(targets), size):
         started = time.perf_counter()
-        pages = load_batch(quote(list(targets[start : start + size])), settings)
+        pages = load_batch(quote(list(targets[start : start + size])), settings, force)
         times["load"] = times.get("load", 0.0) + time.perf_counter() - started
         started = time.perf_counter()
         rows.extend(process_batch(quote(pages), settings, force))

@@ -277,12 +277,15 @@ class _Validators:
                 " updated_at TEXT)"
             )
 
-    def get(self, url: str) -> tuple[str | None, str | None, str | None]:
+    def get(self, url: str) -> tuple[str | None, str | None, str | None, str | None, int | None]:
+        """(etag, last-modified, content hash, archive path, archive offset) of the last 200."""
         with self._lock:
             row = self._db.execute(
-                "SELECT etag, last_modified, content_hash FROM validators WHERE url = ?", (url,)
+                "SELECT etag, last_modified, content_hash, archive_path, archive_offset"
+                " FROM validators WHERE url = ?",
+                (url,),
             ).fetchone()
-        return (row[0], row[1], row[2]) if row else (None, None, None)
+        return tuple(row) if row else (None, None, None, None, None)  # type: ignore[return-value]
 
     def put(self, url: str, page: RawPage) -> None:
         etag = page.headers.get("etag")
@@ -558,9 +561,11 @@ class Fetcher:
             headers = {"Accept-Encoding": self._accept_encoding}
             if accept is not None and set(accept) <= set(HTML_TYPES):
                 headers["Accept"] = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"
-            stored_hash = None
+            stored_hash = stored_path = stored_offset = None
             if conditional and self._validators is not None:
-                etag, modified, stored_hash = self._validators.get(current)
+                etag, modified, stored_hash, stored_path, stored_offset = self._validators.get(
+                    current
+                )
                 if etag:
                     headers["If-None-Match"] = etag
                 if modified:
@@ -585,7 +590,15 @@ class Fetcher:
                 current = target
                 continue
             if response.status == 304:
-                return self._fail(url, source, "unchanged (304)", content_hash=stored_hash)
+                # points at the archived copy of the unchanged page, so it can be replayed
+                location = (
+                    {"archive_path": stored_path, "archive_offset": stored_offset}
+                    if stored_path is not None
+                    else {}
+                )
+                return self._fail(
+                    url, source, "unchanged (304)", content_hash=stored_hash, **location
+                )
             page = RawPage(
                 url=url,
                 source=source,

@@ -111,6 +111,7 @@ def _resolve_file(
                 Failure(url=file_uri(path), source=source, stage="read", reason="unreadable file")
             )
             return
+        children: list[str] = []
         if looks_like_feed(data):
             urls = discover_feed(data, file_uri(path))
         else:
@@ -122,7 +123,7 @@ def _resolve_file(
                         yield from _resolve_file(child_path, source, settings, resolution, hint)
                 else:
                     yield from _resolve_url(child, settings, resolution, hint)
-        if not urls:
+        if not urls and not children:
             resolution.failures.append(
                 Failure(
                     url=file_uri(path), source=source, stage="read", reason="feed lists no pages"
@@ -207,8 +208,13 @@ def read_file(
     return result
 
 
-def load_targets(targets: Iterable[Target], settings: Settings) -> list[RawPage | Failure]:
-    """Read files, fetch URLs (archiving every response first) and stream archive records."""
+def load_targets(
+    targets: Iterable[Target], settings: Settings, *, force: bool = False
+) -> list[RawPage | Failure]:
+    """Read files, fetch URLs (archiving every response first) and read archive records.
+
+    ``force`` fetches unconditionally (no If-None-Match / If-Modified-Since).
+    """
     results: list[RawPage | Failure] = []
     urls: list[Target] = []
     for target in targets:
@@ -224,18 +230,27 @@ def load_targets(targets: Iterable[Target], settings: Settings) -> list[RawPage 
         elif target.kind == "archive":
             from ingest.archive import iter_archive
 
-            results.extend(iter_archive(Path(target.location)))
+            for record in iter_archive(Path(target.location), source=target.source):
+                if isinstance(record, RawPage) and target.language_hint:
+                    record = record.model_copy(update={"language_hint": target.language_hint})
+                results.append(record)
         else:
             urls.append(target)
     if urls:
         from ingest.archive import WarcArchive
         from ingest.fetch import Fetcher
 
-        archive = WarcArchive.from_settings(settings)
         groups: dict[tuple[str, str | None], list[str]] = {}
         for target in urls:
             groups.setdefault((target.source, target.language_hint), []).append(target.location)
-        with Fetcher(settings, archive=archive) as fetcher:
+        with (
+            WarcArchive.from_settings(settings) as archive,
+            Fetcher(settings, archive=archive) as fetcher,
+        ):
             for (source, hint), locations in groups.items():
-                results.extend(fetcher.fetch_many(locations, source=source, language_hint=hint))
+                results.extend(
+                    fetcher.fetch_many(
+                        locations, source=source, language_hint=hint, conditional=not force
+                    )
+                )
     return results

@@ -91,7 +91,12 @@ class Pipeline:
     # -- public --------------------------------------------------------------------------------
 
     def process(self, pages: Sequence[RawPage | Failure]) -> list[Outcome]:
-        """Run one batch through every stage; store each document; never raise for one page."""
+        """Run one batch through every stage; store each document; never raise for one page.
+
+        Any error that concerns one document (a bad record, a detector or store error) becomes
+        that document's failure row; the rest of the batch goes on.
+        """
+        pages = [self._replay_unchanged(page) for page in pages]
         outcomes: dict[int, Outcome] = {}
         detected: dict[int, Detected] = {}
         if not self.force:  # one query for the batch's unchanged check, not one per page
@@ -101,33 +106,59 @@ class Pipeline:
             if isinstance(page, Failure):
                 outcomes[index] = self._record_failure(page)
                 continue
-            site = web_site_of(page.final_url or page.url)
-            if site is not None and site not in templates:
-                templates[site] = self.store.site_boilerplate(site)
-            template = templates.get(site, frozenset()) if site else frozenset()
-            extractor = extractor_version(template)
-            if not self.force and self._unchanged(page, extractor):
-                outcomes[index] = Outcome(page.url, page.source, "unchanged")
-                continue
+            stage = "extract"
             try:
-                detected[index] = self._detect(self._extract(page, template, extractor))
+                site = web_site_of(page.final_url or page.url)
+                if site is not None and site not in templates:
+                    templates[site] = self.store.site_boilerplate(site)
+                template = templates.get(site, frozenset()) if site else frozenset()
+                extractor = extractor_version(template)
+                if not self.force and self._unchanged(page, extractor):
+                    outcomes[index] = Outcome(page.url, page.source, "unchanged")
+                    continue
+                extracted = self._extract(page, template, extractor)
+                stage = "detect"
+                detected[index] = self._detect(extracted)
             except ExtractionError as error:
+                outcomes[index] = self._record_failure(_failure_of(page, "extract", error.reason))
+            except Exception as error:  # a bug or bad record must cost one document, not a batch
+                log.exception("%s failed on %s", stage, page.url)
                 outcomes[index] = self._record_failure(
-                    Failure(
-                        url=page.url,
-                        source=page.source,
-                        stage="extract",
-                        reason=error.reason,
-                        content_hash=page.content_hash,
-                        archive_path=page.archive_path,
-                        archive_offset=page.archive_offset,
-                    )
+                    _failure_of(page, stage, f"error: {type(error).__name__}: {error}")
                 )
         for index, document in self._translate(detected).items():
-            outcomes[index] = self._store(document)
+            try:
+                outcomes[index] = self._store(document)
+            except Exception as error:
+                log.exception("storing %s failed", document.url)
+                outcomes[index] = self._record_failure(
+                    _failure_of(document, "store", f"error: {type(error).__name__}: {error}")
+                )
         for site in templates:
-            self._learn_template(site)
+            try:
+                self._learn_template(site)
+            except Exception:  # learning is an optimisation: never fail a stored batch for it
+                log.exception("learning the template of %s failed", site)
         return [outcomes[i] for i in range(len(pages))]
+
+    def _replay_unchanged(self, page: RawPage | Failure) -> RawPage | Failure:
+        """A 304 means "same as the copy we archived", not "already stored": replay that copy so
+        the usual unchanged check decides (the store may lack it, or need it redone)."""
+        if not (
+            isinstance(page, Failure)
+            and page.reason.startswith("unchanged")
+            and page.archive_path is not None
+            and page.archive_offset is not None
+        ):
+            return page
+        from ingest.archive import read_record
+
+        try:
+            copy = read_record(page.archive_path, page.archive_offset)
+        except Exception as error:  # missing or unreadable copy: let the store decide below
+            log.info("no archived copy for %s: %s", page.url, error)
+            return page
+        return copy.model_copy(update={"url": page.url, "source": page.source})
 
     # -- stages --------------------------------------------------------------------------------
 
@@ -207,6 +238,11 @@ class Pipeline:
                 for i, _ in slots:
                     missing[i].add(str(error))
                 continue
+            except Exception as error:  # a broken model: store the originals, say why
+                log.exception("translating %d %s text(s) failed", len(texts), lang)
+                for i, _ in slots:
+                    missing[i].add(f"{lang}→{target} translation failed: {error}")
+                continue
             for (i, slot), text in zip(slots, batch.texts, strict=True):
                 if slot < 0:
                     titles[i] = text
@@ -284,8 +320,22 @@ class Pipeline:
 
     def _record_failure(self, failure: Failure) -> Outcome:
         if failure.reason.startswith("unchanged"):
-            return Outcome(failure.url, failure.source, "unchanged", reason=failure.reason)
-        self.store.save_failure(failure)
+            stored = self.store.stored_version(failure.url)
+            if stored is not None and stored.status != "failed":
+                return Outcome(failure.url, failure.source, "unchanged", reason=failure.reason)
+            failure = failure.model_copy(
+                update={
+                    "reason": f"{failure.reason} but not stored and no archived copy: "
+                    "run again with --force to refetch"
+                }
+            )
+        try:
+            self.store.save_failure(failure)
+        except Exception as error:  # e.g. a URL the database refuses: still reported, not raised
+            log.exception("recording the failure of %s failed", failure.url)
+            failure = failure.model_copy(
+                update={"reason": f"{failure.reason}; not stored: {type(error).__name__}"}
+            )
         log.info("failed %s at %s: %s", failure.url, failure.stage, failure.reason)
         return Outcome(failure.url, failure.source, "failed", reason=failure.reason)
 
@@ -324,3 +374,15 @@ def extractor_version(template: frozenset[str]) -> str:
         return EXTRACTOR_VERSION
     digest = hashlib.sha256("\n".join(sorted(template)).encode("utf-8")).hexdigest()[:12]
     return f"{EXTRACTOR_VERSION}+site-{digest}"
+
+
+def _failure_of(page: RawPage, stage: str, reason: str) -> Failure:
+    return Failure(
+        url=page.url,
+        source=page.source,
+        stage=stage,
+        reason=reason,
+        content_hash=page.content_hash,
+        archive_path=page.archive_path,
+        archive_offset=page.archive_offset,
+    )

@@ -75,6 +75,7 @@ def test_local_sitemap_index_is_followed_to_its_pages(home, tmp_path):
     )
     resolution = resolve_inputs([str(tmp_path / "index.xml")], load_settings())
     assert [(t.kind, Path(t.location).name) for t in resolution.targets] == [("file", "a.html")]
+    assert resolution.failures == []
 
 
 def test_unreadable_file_is_a_failure(tmp_path):

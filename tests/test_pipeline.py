@@ -68,3 +68,67 @@ def test_local_files_never_share_a_template(home, tmp_path):
     stored = pipeline.store.get_document(pages[0].url)
     assert TEMPLATE_LINE in [p["original"] for p in stored["paragraphs"]]
     assert stored["site"] is None
+
+
+class FlakyDetector:
+    """The real detector, except that it breaks on one text: fault injection, not a mock."""
+
+    def __init__(self, real, poison: str) -> None:
+        self.real, self.poison, self.name = real, poison, real.name
+
+    def detect(self, text):
+        if self.poison in text:
+            raise RuntimeError("detector exploded")
+        return self.real.detect(text)
+
+    def detect_many(self, texts):
+        return [self.detect(t) for t in texts]
+
+
+def test_an_unexpected_error_costs_one_document_not_the_batch(home):
+    from ingest.language import get_detector
+
+    settings = load_settings()
+    detector = FlakyDetector(get_detector(settings.languages), poison="anchovy")
+    pages = [page(i, story) for i, story in enumerate(STORIES)]
+    outcomes = Pipeline(settings, detector=detector).process(pages)
+    assert [o.status for o in outcomes] == ["ok", "failed", "ok", "ok"]
+    assert outcomes[1].reason == "error: RuntimeError: detector exploded"
+    row = Pipeline(settings).store.get_document(pages[1].url)
+    assert (row["status"], row["failed_stage"]) == ("failed", "detect")
+
+
+def test_a_304_for_a_page_never_stored_replays_the_archived_copy(home, monkeypatch):
+    """Fetched and archived, then the run died before storing: the next run gets 304s and
+    must still store the pages, from the archive."""
+    import functools
+    import http.server
+    import threading
+
+    from conftest import SAMPLES, load_gold
+
+    from ingest.inputs import load_targets, resolve_inputs
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(SAMPLES))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("INGEST_ALLOW_LOOPBACK", "true")
+        monkeypatch.setenv("INGEST_PER_HOST_DELAY", "0")
+        settings = load_settings()
+        url = f"http://127.0.0.1:{server.server_port}/german-article.html"
+        targets = resolve_inputs([url], settings).targets
+        first = load_targets(targets, settings)  # fetched + archived; "crash" before processing
+        assert first[0].http_status == 200
+        again = load_targets(targets, settings)
+        assert again[0].reason == "unchanged (304)" and again[0].archive_path
+        outcome = Pipeline(settings).process(again)[0]
+        assert outcome.status == "untranslated" and outcome.language == "de"
+        expected = len(load_gold()["german-article.html"]["paragraphs"])
+        assert Pipeline(settings).store.get_document(url)["paragraph_count"] == expected
+        assert Pipeline(settings).process(load_targets(targets, settings))[0].status == "unchanged"
+        forced = load_targets(targets, settings, force=True)
+        assert forced[0].http_status == 200  # --force fetches unconditionally
+    finally:
+        server.shutdown()
