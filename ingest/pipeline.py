@@ -87,6 +87,11 @@ class Pipeline:
         )
         self.force = force
         self.times = StageTimes()
+        # provenance of the language decision: the model and the languages it may choose from
+        languages = ",".join(sorted(settings.languages))
+        digest = hashlib.sha256(languages.encode()).hexdigest()[:8]
+        self.detector_name = f"{self.detector.name}+languages-{digest}"
+        self._package_keys: dict[str, str | None] = {}  # per batch: language -> package key
 
     # -- public --------------------------------------------------------------------------------
 
@@ -97,10 +102,11 @@ class Pipeline:
         that document's failure row; the rest of the batch goes on.
         """
         pages = [self._replay_unchanged(page) for page in pages]
+        self._package_keys = {}  # packages may be installed between batches
         outcomes: dict[int, Outcome] = {}
         detected: dict[int, Detected] = {}
-        if not self.force:  # one query for the batch's unchanged check, not one per page
-            self.store.prefetch_versions([p.url for p in pages if isinstance(p, RawPage)])
+        # one query for the batch's unchanged / superseded checks, not one per page
+        self.store.prefetch_versions([p.url for p in pages if isinstance(p, RawPage)])
         templates: dict[str, frozenset[str]] = {}
         for index, page in enumerate(pages):
             if isinstance(page, Failure):
@@ -113,6 +119,11 @@ class Pipeline:
                     templates[site] = self.store.site_boilerplate(site)
                 template = templates.get(site, frozenset()) if site else frozenset()
                 extractor = extractor_version(template)
+                if self._superseded(page):
+                    outcomes[index] = Outcome(
+                        page.url, page.source, "unchanged", reason="older than the stored copy"
+                    )
+                    continue
                 if not self.force and self._unchanged(page, extractor):
                     outcomes[index] = Outcome(page.url, page.source, "unchanged")
                     continue
@@ -198,7 +209,7 @@ class Pipeline:
             language_confidence=result.confidence,
             paragraph_languages=[guess.language for guess in result.paragraphs],
             title_language=result.title.language if result.title else None,
-            detector=self.detector.name,
+            detector=self.detector_name,
         )
 
     def _translate(self, detected: dict[int, Detected]) -> dict[int, Document]:
@@ -339,6 +350,17 @@ class Pipeline:
         log.info("failed %s at %s: %s", failure.url, failure.stage, failure.reason)
         return Outcome(failure.url, failure.source, "failed", reason=failure.reason)
 
+    def _superseded(self, page: RawPage) -> bool:
+        """An archive may hold several copies of a URL (refetches, crawl revisits), and batches
+        may finish in any order: an older copy never replaces a newer stored one."""
+        stored = self.store.peek_version(page.url)
+        return (
+            stored is not None
+            and stored.status != "failed"
+            and stored.content_hash != page.content_hash
+            and stored.fetched_after(page.fetched_at)
+        )
+
     def _unchanged(self, page: RawPage, extractor: str) -> bool:
         """Stored from the same bytes, by the same extractor (and site template), detector and
         translation packages."""
@@ -348,7 +370,7 @@ class Pipeline:
         if (stored.content_hash, stored.extractor, stored.detector) != (
             page.content_hash,
             extractor,
-            self.detector.name,
+            self.detector_name,
         ):
             return False
         languages = [
@@ -362,8 +384,10 @@ class Pipeline:
         target = self.settings.target_language
         entries = []
         for lang in sorted(set(languages) - {target}):
-            package = None if lang == UNDETERMINED else self.engine.package_for(lang, target)
-            entries.append(f"{lang}:{package.key if package else 'none'}")
+            if lang not in self._package_keys:
+                package = None if lang == UNDETERMINED else self.engine.package_for(lang, target)
+                self._package_keys[lang] = package.key if package else None
+            entries.append(f"{lang}:{self._package_keys[lang] or 'none'}")
         return ",".join(entries)
 
 

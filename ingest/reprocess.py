@@ -73,7 +73,7 @@ def archive_identity(path: Path) -> str:
     digest = hashlib.sha256()
     for file in archive_files(path):
         stat = file.stat()
-        digest.update(f"{file}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        digest.update(f"{file.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:32]
 
 

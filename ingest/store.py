@@ -198,6 +198,18 @@ class StoredVersion:
     detector: str | None
     translation_fingerprint: str | None
     status: str
+    fetched_at: datetime | None = None
+
+    def fetched_after(self, moment: datetime) -> bool:
+        """Whether the stored copy is newer than ``moment`` (SQLite returns naive UTC times)."""
+        if self.fetched_at is None:
+            return False
+        stored = self.fetched_at
+        if stored.tzinfo is None:
+            stored = stored.replace(tzinfo=UTC)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return stored > moment
 
 
 @dataclass(frozen=True)
@@ -483,16 +495,27 @@ class Store:
                         documents.c.detector,
                         documents.c.translation_fingerprint,
                         documents.c.status,
+                        documents.c.fetched_at,
                     ).where(documents.c.url.in_(keys[start : start + 500]))
                 )
                 for url, *version in rows:
                     found[url] = StoredVersion(*version)
         self._local.versions = found
 
+    def peek_version(self, url: str) -> StoredVersion | None:
+        """Like ``stored_version`` but leaves a prefetched answer for the next call."""
+        prefetched = getattr(self._local, "versions", None)
+        if prefetched is not None and url in prefetched:
+            return prefetched[url]
+        return self._query_version(url)
+
     def stored_version(self, url: str) -> StoredVersion | None:
         prefetched = getattr(self._local, "versions", None)
         if prefetched is not None and url in prefetched:
             return prefetched.pop(url)
+        return self._query_version(url)
+
+    def _query_version(self, url: str) -> StoredVersion | None:
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(
@@ -501,6 +524,7 @@ class Store:
                     documents.c.detector,
                     documents.c.translation_fingerprint,
                     documents.c.status,
+                    documents.c.fetched_at,
                 ).where(documents.c.url == url)
             ).first()
         return None if row is None else StoredVersion(*row)
@@ -509,9 +533,9 @@ class Store:
         """One stored document as a plain dict, with its aligned paragraphs."""
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(documents).where(
-                    (documents.c.url == url) | (documents.c.canonical_url == url)
-                )
+                select(documents)
+                .where((documents.c.url == url) | (documents.c.canonical_url == url))
+                .order_by((documents.c.url == url).desc(), documents.c.id)
             ).first()
             if row is None:
                 return None

@@ -132,3 +132,27 @@ def test_a_304_for_a_page_never_stored_replays_the_archived_copy(home, monkeypat
         assert forced[0].http_status == 200  # --force fetches unconditionally
     finally:
         server.shutdown()
+
+
+def test_an_older_copy_of_a_url_never_replaces_a_newer_stored_one(home):
+    from datetime import UTC, datetime
+
+    settings = load_settings()
+    newer = page(1, STORIES[1]).model_copy(update={"fetched_at": datetime(2024, 5, 2, tzinfo=UTC)})
+    older = page(1, STORIES[2]).model_copy(update={"fetched_at": datetime(2024, 5, 1, tzinfo=UTC)})
+    pipeline = Pipeline(settings)
+    assert pipeline.process([newer])[0].status == "ok"
+    for force in (False, True):
+        outcome = Pipeline(settings, force=force).process([older])[0]
+        assert (outcome.status, outcome.reason) == ("unchanged", "older than the stored copy")
+    stored = pipeline.store.get_document(newer.url)
+    assert stored["content_hash"] == newer.content_hash
+
+
+def test_changing_the_configured_languages_redoes_documents(home, monkeypatch):
+    settings = load_settings()
+    pages = [page(0, STORIES[0])]
+    assert Pipeline(settings).process(pages)[0].status == "ok"
+    assert Pipeline(settings).process(pages)[0].status == "unchanged"
+    monkeypatch.setenv("INGEST_LANGUAGES", '["en","ko","de"]')
+    assert Pipeline(load_settings()).process(pages)[0].status == "ok"
