@@ -150,6 +150,13 @@ def test_cli_run_flow_export_show(demo_home, tmp_path, monkeypatch):
     assert korean["text_english"].splitlines() == [e for _, _, e in gold_paragraphs(gold)]
     assert korean["language"] == "ko" and korean["status"] == "ok"
 
+    monkeypatch.setenv("COLUMNS", "160")  # long Korean lines must wrap, not be cut
     shown = runner.invoke(app, ["show", str(samples / "korean-article.html")])
     assert shown.exit_code == 0, shown.output
     assert "블링컨" in shown.output and "Blinken" in shown.output
+
+    def hangul(text: str) -> str:
+        return "".join(ch for ch in text if "\uac00" <= ch <= "\ud7a3")
+
+    for _, original, _ in gold_paragraphs(gold):  # wide text wraps, no character is cut
+        assert hangul(original) in hangul(shown.output)

@@ -247,8 +247,9 @@ def show(
     table = Table(show_lines=True, expand=True)
     table.add_column("#", justify="right")
     table.add_column("lang")
-    table.add_column("original", ratio=1)
-    table.add_column("English", ratio=1)
+    # fold, never ellipsize: wide (CJK) characters must wrap without losing any
+    table.add_column("original", ratio=1, overflow="fold")
+    table.add_column("English", ratio=1, overflow="fold")
     for i, paragraph in enumerate(document["paragraphs"]):
         english = paragraph["english"]
         table.add_row(
