@@ -77,9 +77,13 @@ def run_flow(folder: Path, home: Path, batch_size: int) -> tuple[float, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--documents", type=int, default=1000)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=None, help="default: INGEST_BATCH_SIZE")
     parser.add_argument("--repeat", type=int, default=1, help="alternating direct/flow pairs")
     args = parser.parse_args()
+    if args.batch_size is None:
+        from ingest.config import Settings
+
+        args.batch_size = Settings().batch_size
 
     tmp = Path(tempfile.mkdtemp(prefix="ingest-bench-orchestration-"))
     folder = tmp / "docs"

@@ -39,7 +39,7 @@ class ReprocessParameters(BaseModel):
     force: bool = Field(
         default=False, description="Redo every document, even when nothing changed."
     )
-    batch_size: int = Field(default=32, ge=1, le=10_000, description="Documents per task.")
+    batch_size: int = Field(default=128, ge=1, le=10_000, description="Documents per task.")
     store_url: str | None = Field(
         default=None, description="SQLAlchemy URL of the store (default: the worker's settings)."
     )

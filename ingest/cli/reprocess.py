@@ -34,7 +34,7 @@ def reprocess(
     store: StoreOption = None,
     home: HomeOption = None,
     batch_size: Annotated[
-        int | None, typer.Option(help="Documents per batch (default 32, $INGEST_BATCH_SIZE).")
+        int | None, typer.Option(help="Documents per batch (default 128, $INGEST_BATCH_SIZE).")
     ] = None,
     dask: Annotated[
         str | None,

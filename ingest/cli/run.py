@@ -47,7 +47,7 @@ def run(
     store: StoreOption = None,
     home: HomeOption = None,
     batch_size: Annotated[
-        int | None, typer.Option(help="Documents per processing task (default 32).")
+        int | None, typer.Option(help="Documents per task (default 128, $INGEST_BATCH_SIZE).")
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Reprocess documents even when unchanged.")
