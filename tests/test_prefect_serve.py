@@ -31,6 +31,22 @@ def _wait_for_deployment(api: str, name: str, process, log: Path, timeout: float
     raise AssertionError(f"{name} never served:\n{log.read_text(errors='replace')[-3000:]}")
 
 
+def _create_flow_run(api: str, deployment_id: str, timeout: float = 60) -> dict:
+    """Serve may still be registering (the deployment row exists a moment before it is
+    complete): retry until the server accepts the run."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = httpx.post(
+            f"{api}/deployments/{deployment_id}/create_flow_run",
+            json={"parameters": {}},
+            timeout=30,
+        )
+        if response.status_code < 300 and "id" in response.json():
+            return response.json()
+        assert time.monotonic() < deadline, (response.status_code, response.text[:2000])
+        time.sleep(1)
+
+
 def test_serve_runs_schedules_and_triggered_runs_in_one_process():
     tmp = Path(tempfile.mkdtemp(prefix="ingest-serve-"))
     sources = tmp / "sources.toml"
@@ -62,9 +78,7 @@ def test_serve_runs_schedules_and_triggered_runs_in_one_process():
     try:
         deployment = _wait_for_deployment(api, "ingest-sources/served-korean", process, log)
         assert [s["schedule"]["interval"] for s in deployment["schedules"]] == [3 * 3600]
-        run = httpx.post(
-            f"{api}/deployments/{deployment['id']}/create_flow_run", json={}, timeout=30
-        ).json()
+        run = _create_flow_run(api, deployment["id"])
         deadline = time.monotonic() + 240
         state = None
         while time.monotonic() < deadline:
