@@ -25,7 +25,7 @@ from ingest.models import Failure, RawPage
 # Called with the run's ReprocessStats after every batch (the CLI's progress bar registers here
 # when it runs the flow in its own process; a flow on a worker has none).
 REPROCESS_PROGRESS_HOOKS: list[Callable[[Any], None]] = []
-TABLE_ROWS_MAX = 1000  # documents listed in the run's table artifact; counts cover all
+TABLE_ROWS_MAX = 1000  # rows kept for the artifacts; the returned stats and `ingest runs` cover all
 
 
 class ReprocessParameters(BaseModel):
@@ -62,7 +62,9 @@ class _Collected:
 
     def result(self) -> list[dict[str, Any]]:
         rows = self.future.result()
-        self.rows.extend(rows)
+        room = TABLE_ROWS_MAX - len(self.rows)  # keep memory flat whatever the archive size
+        if room > 0:
+            self.rows.extend(rows[:room])
         return rows
 
 
@@ -94,7 +96,7 @@ def _replay(params: ReprocessParameters, settings: Settings, in_flight: int) -> 
         on_progress=on_progress,
     )
     seconds = time.perf_counter() - started
-    publish_run_artifacts(rows[:TABLE_ROWS_MAX], times={"reprocess": seconds})
+    publish_run_artifacts(rows, times={"reprocess": seconds})
     return {"run_id": report.run_id, "stats": report.stats.as_dict(), "archives": report.archives}
 
 
