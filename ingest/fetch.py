@@ -575,7 +575,8 @@ class Fetcher:
             except _Problem as problem:
                 extra: dict[str, Any] = {}
                 if problem.response is not None and self.archive is not None:
-                    extra = self._archive_error_response(url, source, hint, problem.response)
+                    error_page = _page_of(url, source, hint, problem.response)
+                    extra = self._archive_location(error_page)
                 return self._fail(url, source, problem.reason, **extra)
             if response.status in (301, 302, 303, 307, 308) and "location" in response.headers:
                 target = _clean_url(urljoin(current, response.headers["location"].strip()))
@@ -599,23 +600,9 @@ class Fetcher:
                 return self._fail(
                     url, source, "unchanged (304)", content_hash=stored_hash, **location
                 )
-            page = RawPage(
-                url=url,
-                source=source,
-                body=response.body,
-                final_url=response.url,
-                http_status=response.status,
-                headers=storable_headers(response.headers),
-                language_hint=hint,
-            )
+            page = _page_of(url, source, hint, response)
             if not 200 <= response.status < 300:
-                extra = {}
-                if self.archive is not None:
-                    archived = self.archive.write_page(page)
-                    extra = {
-                        "archive_path": archived.archive_path,
-                        "archive_offset": archived.archive_offset,
-                    }
+                extra = self._archive_location(page) if self.archive is not None else {}
                 return self._fail(
                     url, source, f"http {response.status}", content_hash=page.content_hash, **extra
                 )
@@ -627,19 +614,9 @@ class Fetcher:
                     return self._fail(url, source, f"skipped: not HTML ({kind or 'no type'})")
             return page
 
-    def _archive_error_response(
-        self, url: str, source: str, hint: str | None, response: _Response
-    ) -> dict[str, Any]:
+    def _archive_location(self, page: RawPage) -> dict[str, Any]:
+        """Archive an error response; its WARC location, for the Failure that points at it."""
         assert self.archive is not None
-        page = RawPage(
-            url=url,
-            source=source,
-            body=response.body,
-            final_url=response.url,
-            http_status=response.status,
-            headers=storable_headers(response.headers),
-            language_hint=hint,
-        )
         archived = self.archive.write_page(page)
         return {"archive_path": archived.archive_path, "archive_offset": archived.archive_offset}
 
@@ -932,3 +909,16 @@ def _timeout_kind(error: httpx.TimeoutException) -> str:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
+
+
+def _page_of(url: str, source: str, hint: str | None, response: _Response) -> RawPage:
+    """The page a response carries, as received (error pages included)."""
+    return RawPage(
+        url=url,
+        source=source,
+        body=response.body,
+        final_url=response.url,
+        http_status=response.status,
+        headers=storable_headers(response.headers),
+        language_hint=hint,
+    )

@@ -9,6 +9,7 @@ No stage mutates or reaches back into an earlier one. A stage that cannot go on 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Self
 from urllib.parse import urlsplit
@@ -102,20 +103,33 @@ class Translated(Detected):
 
     def foreign_paragraphs(self, target: str = "en") -> int:
         """Paragraphs that need translation (not in the target language, not language-neutral)."""
-        return sum(
-            1
-            for text, lang in zip(self.paragraphs, self.paragraph_languages, strict=True)
-            if lang != target and not language_neutral(text, lang)
-        )
+        return count_foreign(self.paragraphs, self.paragraph_languages, target)
 
     def translated_paragraphs(self, target: str = "en") -> int:
-        return sum(
-            1
-            for text, lang, english in zip(
-                self.paragraphs, self.paragraph_languages, self.english, strict=True
-            )
-            if english is not None and lang != target and not language_neutral(text, lang)
-        )
+        return count_translated(self.paragraphs, self.paragraph_languages, self.english, target)
+
+
+def count_foreign(paragraphs: Sequence[str], languages: Sequence[str], target: str) -> int:
+    """Paragraphs not in ``target`` that carry language (see ``language_neutral``)."""
+    return sum(
+        1
+        for text, lang in zip(paragraphs, languages, strict=True)
+        if lang != target and not language_neutral(text, lang)
+    )
+
+
+def count_translated(
+    paragraphs: Sequence[str],
+    languages: Sequence[str],
+    english: Sequence[str | None],
+    target: str,
+) -> int:
+    """Foreign paragraphs (as in ``count_foreign``) that have a translation."""
+    return sum(
+        1
+        for text, lang, out in zip(paragraphs, languages, english, strict=True)
+        if out is not None and lang != target and not language_neutral(text, lang)
+    )
 
 
 def language_neutral(paragraph: str, language: str) -> bool:

@@ -25,6 +25,8 @@ from ingest.models import (
     Failure,
     RawPage,
     Translated,
+    count_foreign,
+    count_translated,
     language_neutral,
     web_site_of,
 )
@@ -270,18 +272,8 @@ class Pipeline:
 
         documents: dict[int, Document] = {}
         for index, doc in detected.items():
-            foreign = sum(
-                1
-                for text, lang in zip(doc.paragraphs, doc.paragraph_languages, strict=True)
-                if lang != target and not language_neutral(text, lang)
-            )
-            done = sum(
-                1
-                for text, lang, out in zip(
-                    doc.paragraphs, doc.paragraph_languages, english[index], strict=True
-                )
-                if out is not None and lang != target and not language_neutral(text, lang)
-            )
+            foreign = count_foreign(doc.paragraphs, doc.paragraph_languages, target)
+            done = count_translated(doc.paragraphs, doc.paragraph_languages, english[index], target)
             if foreign == 0:
                 translation_status, status = "english", "ok"
             elif done == foreign:

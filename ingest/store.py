@@ -17,6 +17,7 @@ checkpoints used by ``ingest.reprocess`` to resume, and JSONL / Parquet export.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -210,6 +211,11 @@ class StoredVersion:
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         return stored > moment
+
+
+def _version_columns() -> list[Any]:
+    """The columns of ``StoredVersion``, in its field order."""
+    return [getattr(documents.c, f.name) for f in dataclasses.fields(StoredVersion)]
 
 
 @dataclass(frozen=True)
@@ -488,15 +494,9 @@ class Store:
         with self.engine.connect() as conn:
             for start in range(0, len(keys), 500):
                 rows = conn.execute(
-                    select(
-                        documents.c.url,
-                        documents.c.content_hash,
-                        documents.c.extractor,
-                        documents.c.detector,
-                        documents.c.translation_fingerprint,
-                        documents.c.status,
-                        documents.c.fetched_at,
-                    ).where(documents.c.url.in_(keys[start : start + 500]))
+                    select(documents.c.url, *_version_columns()).where(
+                        documents.c.url.in_(keys[start : start + 500])
+                    )
                 )
                 for url, *version in rows:
                     found[url] = StoredVersion(*version)
@@ -517,16 +517,7 @@ class Store:
 
     def _query_version(self, url: str) -> StoredVersion | None:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(
-                    documents.c.content_hash,
-                    documents.c.extractor,
-                    documents.c.detector,
-                    documents.c.translation_fingerprint,
-                    documents.c.status,
-                    documents.c.fetched_at,
-                ).where(documents.c.url == url)
-            ).first()
+            row = conn.execute(select(*_version_columns()).where(documents.c.url == url)).first()
         return None if row is None else StoredVersion(*row)
 
     def get_document(self, url: str) -> dict[str, Any] | None:
