@@ -109,7 +109,8 @@ class Pipeline:
         detected: dict[int, Detected] = {}
         # one query for the batch's unchanged / superseded checks, not one per page
         self.store.prefetch_versions([p.url for p in pages if isinstance(p, RawPage)])
-        templates: dict[str, frozenset[str]] = {}
+        # site -> (its learned template, the extractor version that removes it), once per batch
+        templates: dict[str, tuple[frozenset[str], str]] = {}
         for index, page in enumerate(pages):
             if isinstance(page, Failure):
                 outcomes[index] = self._record_failure(page)
@@ -118,9 +119,9 @@ class Pipeline:
             try:
                 site = web_site_of(page.final_url or page.url)
                 if site is not None and site not in templates:
-                    templates[site] = self.store.site_boilerplate(site)
-                template = templates.get(site, frozenset()) if site else frozenset()
-                extractor = extractor_version(template)
+                    lines = self.store.site_boilerplate(site)
+                    templates[site] = (lines, extractor_version(lines))
+                template, extractor = templates[site] if site else (frozenset(), EXTRACTOR_VERSION)
                 if self._superseded(page):
                     outcomes[index] = Outcome(
                         page.url, page.source, "unchanged", reason="older than the stored copy"
@@ -147,7 +148,9 @@ class Pipeline:
                 outcomes[index] = self._record_failure(
                     _failure_of(document, "store", f"error: {type(error).__name__}: {error}")
                 )
-        for site in templates:
+        # only sites that stored something new can have a new template to learn
+        stored_sites = {web_site_of(doc.final_url or doc.url) for doc in detected.values()}
+        for site in stored_sites - {None}:
             try:
                 self._learn_template(site)
             except Exception:  # learning is an optimisation: never fail a stored batch for it
