@@ -6,17 +6,18 @@ BIN := $(VENV)/bin
 # your real data (~/.local/share/ingest) and your real translation packages.
 DEMO_HOME ?= .demo
 
-.PHONY: setup system-deps demo test lint clean-demo
+.PHONY: setup system-deps demo test lint lock clean-demo
 
 setup: $(VENV)/.installed
 
 # torch must come first and exactly as torch==2.13.0 (CPU build); any other spec pulls a
-# multi-GB CUDA build through argostranslate -> stanza -> torch.
-$(VENV)/.installed: pyproject.toml
+# multi-GB CUDA build through argostranslate -> stanza -> torch. Every install goes through
+# constraints.txt: the exact versions the test suite passed with (regenerate: `make lock`).
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt torch==2.13.0
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	# Bytecode halves Prefect's start time (PYTHONDONTWRITEBYTECODE may be set on the machine).
 	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
 	touch $@
@@ -35,6 +36,10 @@ test: setup system-deps
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# After a green `make test`: record the venv's exact versions in constraints.txt (commit it).
+lock:
+	bash scripts/lock.sh $(VENV)
 
 clean-demo:
 	rm -rf $(DEMO_HOME)
