@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-DATA = ROOT.parent / "shared" / "benchmarks" / "extraction" / "scrapinghub"
+DATA = ROOT / "tests" / "data" / "extraction" / "scrapinghub"  # see tests/data/README.md
 
 _CJK = r"\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uac00-\ud7af"
 _TOKEN = re.compile(rf"[{_CJK}]|(?:(?![{_CJK}])\w)+")
@@ -156,6 +156,8 @@ def main() -> None:
     parser.add_argument("--show-worst", type=int, default=0, help="list the N worst pages of ours")
     parser.add_argument("--rounds", type=int, default=1, help="timing rounds per page (best kept)")
     args = parser.parse_args()
+    if not (DATA / "ground-truth.json").is_file():
+        parser.exit(1, f"benchmark data missing: {DATA / 'ground-truth.json'}\n")
     pages = load_pages(args.limit)
     report = evaluate(pages, args.rounds)
     base_speed = report["trafilatura default"]["pages_per_s"]

@@ -1,6 +1,6 @@
 """Language identification: accuracy and speed of our detector vs langdetect, in one run.
 
-Data: ../shared/benchmarks/langid (16 languages x single words / word pairs / sentences, from the
+Data: tests/data/langid (16 languages x single words / word pairs / sentences, from the
 lingua project). Prints macro accuracy per bucket (mean over languages of the share detected
 right), detections per second, first-call time and resident memory, and ratios to the baseline.
 
@@ -8,7 +8,7 @@ right), detections per second, first-call time and resident memory, and ratios t
         [--limit N] [--data DIR]
 
 ``--languages config`` (default) restricts every backend to ``Settings().languages`` (19 codes);
-``16`` to the 16 benchmark languages, as the numbers in ../shared/README.md were measured.
+``16`` to the 16 benchmark languages, as the numbers in tests/data/README.md were measured.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DEFAULT_DATA = ROOT.parent / "shared" / "benchmarks" / "langid"
+DEFAULT_DATA = ROOT / "tests" / "data" / "langid"  # see tests/data/README.md
 BUCKETS = ("single-words", "word-pairs", "sentences")
 TARGETS = {"single-words": 90.0, "word-pairs": 97.0, "sentences": 99.7}
 
@@ -92,6 +92,8 @@ def main() -> None:
     parser.add_argument("--per-language", action="store_true", help="print accuracy per language")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one backend
     args = parser.parse_args()
+    if not (args.data / "sentences").is_dir():
+        parser.exit(1, f"language data missing: {args.data / 'sentences'}\n")
 
     if args.languages == "16":
         languages = sorted(p.stem for p in (args.data / "sentences").glob("*.txt"))

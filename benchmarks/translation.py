@@ -9,7 +9,7 @@ A random model never emits end-of-sentence, so every mode decodes exactly ``--le
 per sentence (min = max decoding length): the comparison is between pipelines, not outputs.
 
 Text: ``--paragraphs`` Korean paragraphs of 8 sentences built from the 500 Korean sentences of
-../shared/benchmarks/langid plus unique splices of them (no sentence repeats, so our
+tests/data/langid plus unique splices of them (no sentence repeats, so our
 de-duplication gains nothing here).
 
 Modes, all in this run, reported as sentences per second and as ratios:
@@ -38,7 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 CACHE = Path(tempfile.gettempdir()) / "ingest-benchmark-models"
-KOREAN = REPO.parent / "shared" / "benchmarks" / "langid" / "sentences" / "ko.txt"
+KOREAN = REPO / "tests" / "data" / "langid" / "sentences" / "ko.txt"  # tests/data/README.md
 BASE = {"layers": 6, "d_model": 512, "heads": 8, "ffn_dim": 2048, "model_vocab_size": 32000}
 SENTENCES_PER_PARAGRAPH = 8
 ROUNDS = 4  # (b) and (c) alternate over this many slices of the text
@@ -123,6 +123,8 @@ def main() -> int:
     parser.add_argument("--rss-length", type=int, default=8, help="output tokens in RSS run")
     parser.add_argument("--beams", default="", help="extra beam sizes to time, e.g. 2,4")
     args = parser.parse_args()
+    if not KOREAN.is_file():
+        parser.exit(1, f"benchmark text missing: {KOREAN}\n")
 
     import ctranslate2
     import sentencepiece

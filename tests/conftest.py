@@ -11,6 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
+# Benchmark and reference data the tests read, shipped with the repository (tests/data/README.md).
+DATA = ROOT / "tests" / "data"
 DEMO_PACKAGES = sorted((ROOT / "tests" / "fixtures" / "argos").glob("*.argosmodel"))
 
 # Tests never touch the user's data or Prefect home, and never phone home.
@@ -20,6 +22,26 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 # Set before prefect is first imported: settings are read once.
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="ingest-test-prefect-")
 os.environ.pop("PREFECT_API_URL", None)
+
+
+def in_ci() -> bool:
+    """CI sets CI=true: there every test must really run."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def require(condition: object, why: str, *, opt_out: str | None = None) -> None:
+    """Go on only if ``condition`` holds: missing data or services never pass silently.
+
+    Under CI the test FAILS with ``why``. Elsewhere it is skipped with ``why`` as the reason —
+    unless ``opt_out`` names an environment variable, then it fails unless that is set to 1.
+    """
+    if condition:
+        return
+    if in_ci():
+        pytest.fail(f"{why} (CI=true: a missing requirement fails the test)", pytrace=False)
+    if opt_out is not None and os.environ.get(opt_out) != "1":
+        pytest.fail(f"{why} (set {opt_out}=1 to skip this outside CI)", pytrace=False)
+    pytest.skip(why)
 
 
 def load_gold() -> dict[str, dict]:

@@ -6,7 +6,7 @@ PostgreSQL comes from ``INGEST_TEST_POSTGRES_URL`` (CI starts a throwaway cluste
 ``scripts/start-postgres.sh``); when it is not set, a throwaway cluster is started for the
 session with that script. Each test gets a fresh database. When PostgreSQL is not reachable
 the tests FAIL — in CI (``CI=true``) always; locally they are skipped only when
-``INGEST_SKIP_POSTGRES=1``.
+``INGEST_SKIP_POSTGRES=1`` (``conftest.require``).
 """
 
 from __future__ import annotations
@@ -22,14 +22,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, in_ci, require
 
-ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ["sqlite", "postgresql"]
 
 
 def _skip_allowed() -> bool:
-    in_ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-    return not in_ci and os.environ.get("INGEST_SKIP_POSTGRES") == "1"
+    return not in_ci() and os.environ.get("INGEST_SKIP_POSTGRES") == "1"
 
 
 @functools.lru_cache(maxsize=1)
@@ -75,14 +74,13 @@ def _libpq(url: str) -> str:
 def postgres_admin_url() -> str:
     """The server URL, or fail (skip only where allowed) with the reason."""
     url, why = _server()
-    if url is None:
-        message = (
-            f"PostgreSQL needed: {why}. Set INGEST_TEST_POSTGRES_URL (scripts/start-postgres.sh "
-            "prints one) or, outside CI, INGEST_SKIP_POSTGRES=1 to skip these tests."
-        )
-        if _skip_allowed():
-            pytest.skip(message)
-        pytest.fail(message)
+    require(
+        url is not None,
+        f"PostgreSQL needed: {why}. Set INGEST_TEST_POSTGRES_URL (scripts/start-postgres.sh "
+        "prints one) or, outside CI, INGEST_SKIP_POSTGRES=1 to skip these tests.",
+        opt_out="INGEST_SKIP_POSTGRES",
+    )
+    assert url is not None  # for the type checker: require() stopped the test otherwise
     return url
 
 

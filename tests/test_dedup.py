@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import DATA
+
 from ingest import dedup
 from ingest.models import Document
 from ingest.store import Store
@@ -17,13 +19,12 @@ from ingest.store import Store
 pytest_plugins = ["store_backends"]  # the store_url fixture: SQLite and PostgreSQL
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-SEEDS = sorted((SHARED / "seeds").glob("*.txt"))
-SCRAPINGHUB = SHARED / "benchmarks" / "extraction" / "scrapinghub" / "ground-truth.json"
+SEEDS = sorted((DATA / "seeds").glob("*.txt"))
+SCRAPINGHUB = DATA / "extraction" / "scrapinghub" / "ground-truth.json"
 
 
 def seed_texts() -> list[str]:
-    assert len(SEEDS) == 2, "../shared/seeds must hold the two seed pages"
+    assert len(SEEDS) == 2, f"{DATA / 'seeds'} must hold the two seed pages"
     return [path.read_text(encoding="utf-8") for path in SEEDS]
 
 

@@ -9,6 +9,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from conftest import require
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks" / "extraction.py"
@@ -28,8 +29,7 @@ def _bench():
 @pytest.mark.slow
 def test_scrapinghub_quality_floor() -> None:
     bench = _bench()
-    if not bench.DATA.is_dir():
-        pytest.skip(f"benchmark data not found at {bench.DATA}")
+    require(bench.DATA.is_dir(), f"benchmark data not found at {bench.DATA}")
     pages = bench.load_pages()
     assert len(pages) == 181
     results = [bench.match(gold, bench.ours(url, raw)) for _key, url, raw, gold in pages]

@@ -1,7 +1,7 @@
 """Language identification: script rules, documents, determinism, CLI, and quality floors.
 
 Real models throughout (lingua, py3langid, wordfreq data, langdetect); the floors run on a fixed,
-deterministic subset of ../shared/benchmarks/langid.
+deterministic subset of tests/data/langid.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import DATA, require
 
 from ingest.language import (
     UND,
@@ -24,7 +25,7 @@ from ingest.language import (
 
 LANGUAGES = ["en", "ko", "zh", "ja", "de", "fr", "es", "pt", "it", "ru", "ar", "hi", "id", "th",
              "tr", "vi", "nl", "pl", "uk"]  # fmt: skip
-DATA = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "langid"
+LANGID = DATA / "langid"
 
 
 @pytest.fixture(scope="module")
@@ -286,8 +287,11 @@ FLOORS = {"single-words": 89.5, "word-pairs": 97.0, "sentences": 99.3}
 
 
 def _subset(bucket: str) -> dict[str, list[str]]:
+    """The first SUBSET items per language; the test stops if the 16 files are not there."""
+    paths = sorted((LANGID / bucket).glob("*.txt"))
+    require(len(paths) == 16, f"language data missing: {LANGID / bucket} has {len(paths)}/16")
     out = {}
-    for path in sorted((DATA / bucket).glob("*.txt")):
+    for path in paths:
         lines = [x for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
         out[path.stem] = lines[:SUBSET]
     return out
@@ -301,13 +305,11 @@ def _macro(detector: LanguageDetector, items: dict[str, list[str]]) -> float:
     return sum(accuracies) / len(accuracies)
 
 
-@pytest.mark.skipif(not DATA.exists(), reason="../shared/benchmarks/langid not present")
 @pytest.mark.parametrize("bucket", list(FLOORS))
 def test_quality_floor(detector: LanguageDetector, bucket: str) -> None:
     assert _macro(detector, _subset(bucket)) >= FLOORS[bucket]
 
 
-@pytest.mark.skipif(not DATA.exists(), reason="../shared/benchmarks/langid not present")
 def test_beats_langdetect_on_words() -> None:
     items = {k: v[:40] for k, v in _subset("single-words").items()}  # langdetect is slow
     ours = _macro(get_detector(LANGUAGES), items)

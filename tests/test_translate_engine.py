@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import require
 from typer.testing import CliRunner
 
 from ingest.translate import (
@@ -52,8 +53,7 @@ CORPUS = [
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not DEMO:
-        pytest.skip("tests/fixtures/argos/*.argosmodel not built yet")
+    require(DEMO, "tests/fixtures/argos/*.argosmodel missing (build_demo_packages.py builds them)")
     packages = tmp_path_factory.mktemp("demo-packages")
     for path in DEMO.values():
         install_package_file(path, packages)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import DATA, require
 from typer.testing import CliRunner
 
 from ingest.config import Settings
@@ -33,8 +34,7 @@ from ingest.translate import (
     remove_package,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED_INDEX = ROOT.parent / "shared" / "argos" / "index.json"
+ARGOS_INDEX = DATA / "argos" / "index.json"  # a copy of the real index (tests/data/README.md)
 
 
 def make_package(
@@ -379,9 +379,9 @@ def test_unreachable_index_is_reported() -> None:
         load_index(f"http://127.0.0.1:{closed_port()}/index.json", timeout=5)
 
 
-@pytest.mark.skipif(not SHARED_INDEX.exists(), reason="no ../shared/argos/index.json")
 def test_reads_the_real_argos_index_copy() -> None:
-    packages = load_index(SHARED_INDEX)
+    require(ARGOS_INDEX.is_file(), f"argos index copy missing: {ARGOS_INDEX}")
+    packages = load_index(ARGOS_INDEX)
     assert len(packages) >= 90
     korean = find_available(packages, "ko", "en")
     assert korean is not None and korean.links and korean.code == "translate-ko_en"
