@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from flows.ingest_flow import process_batch, publish_run_artifacts
 from ingest.config import Settings, load_settings
 from ingest.models import Failure, RawPage
+from ingest.security import reveal
 
 # Called with the run's ReprocessStats after every batch (the CLI's progress bar registers here
 # when it runs the flow in its own process; a flow on a worker has none).
@@ -113,9 +114,8 @@ def reprocess_archive_flow(
 
     Returns ``{"run_id", "stats", "archives"}``; the run's table and summary are artifacts.
     """
-    settings = load_settings(
-        store_url=params.store_url, home=params.home, batch_size=params.batch_size
-    )
+    store_url = reveal(params.store_url) if params.store_url else None  # see ingest_flow
+    settings = load_settings(store_url=store_url, home=params.home, batch_size=params.batch_size)
     if not params.dask_address:
         # one in flight: the worker process's single Pipeline is not shared across threads
         return _replay(params, settings, in_flight=1)
