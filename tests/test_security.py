@@ -123,7 +123,7 @@ def local_spellings(page: Path) -> list[str]:
         f"FILE://{path}",
         f"File://localhost{path}",
         f"file:{path}",
-        f"file:/{path.lstrip('/')}",
+        f"fIlE:{path}?download=1",
         "file:passwd.html",
         "C:\\Windows\\win.ini",
         "data:text/html,<p>hi</p>",
@@ -142,8 +142,18 @@ def attack_routes(page: Path) -> dict[str, tuple[int, dict[str, str], bytes]]:
         for link in [*spellings, *path_like, "{base}/ok.html"]
     )
     locs = "".join(f"<url><loc>{_escape(link)}</loc></url>" for link in spellings)
+    entries = "".join(f'<entry><link href="{_escape(link)}"/></entry>' for link in spellings)
+    json_items = [{"url": link} for link in spellings]
     routes = {
         "/feed.xml": xml(f'<rss version="2.0"><channel>{items}</channel></rss>'),
+        "/atom.xml": xml(f'<feed xmlns="http://www.w3.org/2005/Atom">{entries}</feed>'),
+        "/feed.json": (
+            200,
+            {"Content-Type": "application/feed+json"},
+            json.dumps(
+                {"version": "https://jsonfeed.org/version/1.1", "items": json_items}
+            ).encode(),
+        ),
         "/sitemap.xml": xml(f"<urlset>{locs}</urlset>"),
         "/sitemap.txt": (200, {"Content-Type": "text/plain"}, "\n".join(spellings).encode()),
         "/sitemap_index.xml": xml(
@@ -235,6 +245,15 @@ def test_a_local_feed_may_name_local_files_but_no_other_scheme():
     assert link_refusal("/home/me/page.html", origin) is None
     assert link_refusal("https://news.example/a", origin) is None
     assert link_refusal("data:text/html,x", origin).startswith("refused: ")
+
+
+@pytest.mark.parametrize("document", ["/atom.xml", "/feed.json", "/sitemap.xml"])
+def test_every_kind_of_remote_index_refuses_every_spelling(attacker, tmp_path, document):
+    server, page = attacker
+    resolution = resolve_inputs([f"{server.base}{document}"], loopback_settings(tmp_path / "h"))
+    assert resolution.targets == []
+    assert sorted(f.url for f in resolution.failures) == sorted(local_spellings(page))
+    assert all(f.reason.startswith("refused: ") for f in resolution.failures)
 
 
 def test_remote_feeds_and_sitemaps_never_turn_into_local_reads(attacker, tmp_path):
