@@ -141,7 +141,10 @@ def _absolute(link: str, base: str) -> str | None:
     link = link.strip()
     if not link or link.startswith("#"):
         return None
-    return urljoin(base, link) if base else link
+    try:
+        return urljoin(base, link) if base else link
+    except ValueError:  # e.g. "http://[::1/x": kept as written, refused or failed downstream
+        return link
 
 
 def _unique(urls: Iterator[str | None]) -> list[str]:

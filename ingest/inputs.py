@@ -157,9 +157,12 @@ def _target_for_link(url: str, origin: str, source: str, hint: str | None) -> Ta
         return _refused(url, source, refusal)
     if is_web_url(url):
         return Target("url", url, source, hint, origin if is_web_url(origin) else "")
-    if urlparse(url).scheme.lower() == "file":
+    if not url.lower().startswith("file:"):
+        return Target("file", url, source, hint)  # a plain path in a local text sitemap
+    try:
         return Target("file", unquote(urlparse(url).path), source, hint)
-    return Target("file", url, source, hint)  # a plain path in a local text sitemap
+    except ValueError as error:  # e.g. "file://[x/y"
+        return _refused(url, source, f"refused: invalid URL ({error})")
 
 
 def _refused(url: str, source: str, reason: str) -> Failure:

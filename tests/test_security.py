@@ -488,3 +488,24 @@ def test_cli_store_url_password_is_never_shown_nor_given_to_prefect(postgres_url
         (parameters,) = db.execute("SELECT parameters FROM flow_run").fetchone()
     assert json.loads(parameters)["store_url"] == display_store_url(store_url)
     assert Store(store_url).get_document(page.resolve().as_uri())["status"] == "ok"
+
+
+def test_unparsable_links_are_failure_rows_not_exceptions(tmp_path):
+    links = ["http://[::1/x", "file://[x/y", "//[x"]
+    feed = "".join(f"<item><link>{link}</link></item>" for link in links)
+    server = RecordingServer(
+        {"/feed.xml": xml(f'<rss version="2.0"><channel>{feed}</channel></rss>')}
+    )
+    try:
+        settings = loopback_settings(tmp_path / "home")
+        resolution = resolve_inputs([f"{server.base}/feed.xml"], settings)
+        loaded = load_targets(resolution.targets, settings)
+    finally:
+        server.close()
+    failures = {f.url: f.reason for f in [*resolution.failures, *loaded]}
+    assert set(failures) == set(links)
+    assert all(reason.startswith("refused: ") for reason in failures.values()), failures
+    local_feed = tmp_path / "feed.xml"
+    local_feed.write_text(f'<rss version="2.0"><channel>{feed}</channel></rss>', encoding="utf-8")
+    local = resolve_inputs([str(local_feed)], settings)
+    assert "file://[x/y" in {f.url for f in local.failures}
