@@ -38,7 +38,7 @@ import httpx
 from ingest.archive import HTML_TYPES, WarcArchive, media_type, sniff_html, storable_headers
 from ingest.config import Settings
 from ingest.models import Failure, RawPage
-from ingest.security import redact_url
+from ingest.security import redact_logs_of, redact_url
 
 try:  # brotli is a dependency, but fetching still works (without "br") if it is missing
     import brotli
@@ -356,6 +356,7 @@ class Fetcher:
         self.settings = settings
         self.archive = archive
         self._stop = threading.Event()
+        redact_logs_of("httpx")  # it logs every request URL, credentials included, at INFO
         if transport is None:
             transport = httpx.HTTPTransport(
                 limits=httpx.Limits(

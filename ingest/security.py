@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import re
 import threading
@@ -28,6 +29,7 @@ __all__ = [
     "link_base",
     "link_refusal",
     "protect",
+    "redact_logs_of",
     "redact_text",
     "redact_url",
     "reveal",
@@ -130,6 +132,26 @@ def display_store_url(url: str) -> str:
         return redact_url(url)
     head, question, query = rendered.partition("?")
     return head + question + _redact_params(query, secret_query_keys())
+
+
+class _RedactingFilter(logging.Filter):
+    """Rewrites a record's message with every URL redacted (httpx logs each request's URL,
+    credentials included, at INFO)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_text(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def redact_logs_of(*names: str) -> None:
+    """Make the named loggers (e.g. ``httpx``) redact URLs in what they log; idempotent."""
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactingFilter) for f in logger.filters):
+            logger.addFilter(_RedactingFilter())
 
 
 _PROTECTED: dict[str, str] = {}

@@ -509,3 +509,15 @@ def test_unparsable_links_are_failure_rows_not_exceptions(tmp_path):
     local_feed.write_text(f'<rss version="2.0"><channel>{feed}</channel></rss>', encoding="utf-8")
     local = resolve_inputs([str(local_feed)], settings)
     assert "file://[x/y" in {f.url for f in local.failures}
+
+
+def test_httpx_request_logs_are_redacted(tmp_path, caplog):
+    server = RecordingServer(secret_routes())
+    try:
+        with caplog.at_level("INFO", logger="httpx"), Fetcher(loopback_settings(tmp_path)) as f:
+            f.fetch(with_credentials(server.base, f"/private/page.html?token={TOKEN}"))
+    finally:
+        server.close()
+    logged = "\n".join(record.getMessage() for record in caplog.records if record.name == "httpx")
+    assert "/private/page.html?token=REDACTED" in logged and "***@" in logged
+    assert_no_secret(logged, PASSWORD, TOKEN)
