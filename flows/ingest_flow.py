@@ -25,6 +25,7 @@ from ingest.config import Settings, load_settings
 from ingest.inputs import Target, load_targets, resolve_inputs
 from ingest.models import Failure, RawPage
 from ingest.pipeline import Outcome, Pipeline
+from ingest.security import reveal
 
 # Called as hook(done, total, rows_so_far) after each batch. The CLI registers a progress bar
 # here when it runs the flow in its own process; a flow on a worker has none.
@@ -71,7 +72,13 @@ def ingest_flow(
     batch_size: int | None = None,
     force: bool = False,
 ) -> list[dict[str, Any]]:
-    """Ingest pages from files, folders, URLs, feeds or sitemaps; returns one row per document."""
+    """Ingest pages from files, folders, URLs, feeds or sitemaps; returns one row per document.
+
+    ``inputs`` and ``store_url`` may be the redacted forms ``ingest.security.protect`` gave the
+    CLI (Prefect keeps flow parameters): the originals are looked up in this process.
+    """
+    inputs = [reveal(item) for item in inputs]
+    store_url = reveal(store_url) if store_url else store_url
     settings = load_settings(store_url=store_url, home=home, batch_size=batch_size)
     logger = get_run_logger()
     times: dict[str, float] = {"resolve": 0.0, "load": 0.0, "process": 0.0}

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from flows.ingest_flow import process_batch, publish_run_artifacts
 from ingest.config import Settings, load_settings
 from ingest.models import Failure, RawPage
+from ingest.security import reveal
 
 # Called with the run's ReprocessStats after every batch (the CLI's progress bar registers here
 # when it runs the flow in its own process; a flow on a worker has none).
@@ -100,9 +101,17 @@ def _replay(params: ReprocessParameters, settings: Settings, in_flight: int) -> 
     return {"run_id": report.run_id, "stats": report.stats.as_dict(), "archives": report.archives}
 
 
+def _settings_of(params: ReprocessParameters) -> Settings:
+    """The run's settings; a store URL the CLI redacted (``ingest.security.protect``, since
+    Prefect keeps flow parameters) is looked up in this process."""
+    store_url = reveal(params.store_url) if params.store_url else None
+    return load_settings(store_url=store_url, home=params.home, batch_size=params.batch_size)
+
+
 @flow(name="reprocess-archive-on-dask", log_prints=True)
-def _replay_on_dask(params: ReprocessParameters, settings: Settings) -> dict[str, Any]:
-    return _replay(params, settings, in_flight=2 * (params.dask_workers or 2))
+def _replay_on_dask(params: ReprocessParameters) -> dict[str, Any]:
+    # settings are rebuilt here, not passed: a subflow's parameters are kept by Prefect too
+    return _replay(params, _settings_of(params), in_flight=2 * (params.dask_workers or 2))
 
 
 @flow(name="reprocess-archive", log_prints=True)
@@ -113,12 +122,9 @@ def reprocess_archive_flow(
 
     Returns ``{"run_id", "stats", "archives"}``; the run's table and summary are artifacts.
     """
-    settings = load_settings(
-        store_url=params.store_url, home=params.home, batch_size=params.batch_size
-    )
     if not params.dask_address:
         # one in flight: the worker process's single Pipeline is not shared across threads
-        return _replay(params, settings, in_flight=1)
+        return _replay(params, _settings_of(params), in_flight=1)
     from prefect_dask import DaskTaskRunner
 
     if params.dask_address == "local":
@@ -129,4 +135,4 @@ def reprocess_archive_flow(
         )
     else:
         runner = DaskTaskRunner(address=params.dask_address)
-    return _replay_on_dask.with_options(task_runner=runner)(params, settings)
+    return _replay_on_dask.with_options(task_runner=runner)(params)

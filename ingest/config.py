@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     conditional_get: bool = True  # ETag / Last-Modified; a 304 yields "unchanged (304)"
     allow_loopback: bool = False  # SSRF guard: allow 127.0.0.0/8 and ::1 (local testing)
     warc_max_bytes: int = 1_000_000_000  # rotate WARC files past this size
+    # INGEST_SECRET_QUERY_KEYS (query keys whose values are redacted) is read by ingest.security:
+    # document models redact their URLs when built, where no Settings object is at hand.
 
     def resolved_store_url(self) -> str:
         return self.store_url or f"sqlite:///{self.home / 'ingest.db'}"

@@ -18,6 +18,7 @@ from urllib.parse import urljoin, urlsplit
 from lxml import etree
 
 from ingest.models import Failure
+from ingest.security import link_base, link_refusal
 
 if TYPE_CHECKING:
     from ingest.fetch import Fetcher
@@ -53,6 +54,7 @@ _PARSER_OPTIONS = {
 }
 _ATOM = "http://www.w3.org/2005/Atom"
 _XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
+_TEXT_SITEMAP_ENTRY = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*:|/|\\\\)\S*")
 
 
 def _gunzip(data: bytes, limit: int = MAX_SITEMAP_BYTES) -> bytes:
@@ -131,13 +133,18 @@ def _text(element: etree._Element | None) -> str:
 
 
 def _absolute(link: str, base: str) -> str | None:
-    """Absolute URL of ``link`` (http, https or file); None for other schemes or junk."""
+    """``link`` resolved against ``base``; None only for an empty or same-document (#) link.
+
+    Every scheme is kept (``file:``, ``data:``, ``javascript:``…): whoever turns links into
+    work applies ``ingest.security.link_refusal``, so a refused link is reported, not lost.
+    """
     link = link.strip()
-    if not link or link.startswith(("#", "javascript:", "mailto:", "data:")):
+    if not link or link.startswith("#"):
         return None
-    url = urljoin(base, link) if base else link
-    scheme = urlsplit(url).scheme.lower()
-    return url if scheme in ("http", "https", "file") else None
+    try:
+        return urljoin(base, link) if base else link
+    except ValueError:  # e.g. "http://[::1/x": kept as written, refused or failed downstream
+        return link
 
 
 def _unique(urls: Iterator[str | None]) -> list[str]:
@@ -210,7 +217,9 @@ def discover_sitemap(data: bytes, base_url: str) -> tuple[list[str], list[str]]:
     if not head.startswith(b"<"):  # text sitemap: one URL per line
         text = body.decode("utf-8", errors="replace")
         lines = (line.strip() for line in text.splitlines())
-        return _unique(u for u in lines if re.fullmatch(r"https?://\S+", u, re.I)), []
+        # lines that name something (a URL of any scheme, an absolute path): the caller
+        # refuses what may not be followed instead of it vanishing here
+        return _unique(u for u in lines if _TEXT_SITEMAP_ENTRY.fullmatch(u)), []
     root = _parse(body)
     if root is None:
         return [], []
@@ -235,12 +244,13 @@ def feed_links_in_html(html: bytes, base_url: str) -> list[str]:
     except (etree.ParserError, ValueError):
         return []
     wanted = {"application/rss+xml", "application/atom+xml", "application/feed+json"}
-    return _unique(
+    links = _unique(
         _absolute(link.get("href", ""), base_url)
         for link in document.iter("link")
         if "alternate" in (link.get("rel") or "").lower().split()
         and (link.get("type") or "").lower() in wanted
     )
+    return [link for link in links if link_refusal(link, base_url) is None]
 
 
 def _read_local(location: str) -> tuple[bytes, str] | None:
@@ -270,17 +280,26 @@ def discover_source(
     Feeds and sitemaps may be local files or HTTP(S) URLs (fetched with ``fetcher``, robots and
     SSRF rules included, not archived, never conditional so a crash cannot hide items). Sitemap
     indexes are followed ``max_depth`` levels deep, at most ``max_sitemaps`` documents. A feed or
-    sitemap that cannot be read yields a ``Failure(stage="discover")`` and discovery goes on.
+    sitemap that cannot be read yields a ``Failure(stage="discover")`` and discovery goes on, and
+    so does a link that a fetched document may not name (``ingest.security.link_refusal``).
     """
     seen: set[str] = set()
 
-    def fresh(urls: list[str]) -> Iterator[str]:
+    def fresh(urls: list[str], origin: str) -> Iterator[str | Failure]:
         for url in urls:
-            if url not in seen:
-                seen.add(url)
+            if url in seen:
+                continue
+            seen.add(url)
+            refusal = link_refusal(url, origin)
+            if refusal:
+                yield Failure(url=url, source=source.name, stage="discover", reason=refusal)
+            else:
                 yield url
 
-    yield from fresh(list(source.urls))
+    for url in source.urls:  # typed by the user: trusted like a command-line input
+        if url not in seen:
+            seen.add(url)
+            yield url
     for feed in source.feeds:
         loaded = _load(feed, source.name, fetcher)
         if isinstance(loaded, Failure):
@@ -288,28 +307,35 @@ def discover_source(
             continue
         data, base = loaded
         if not looks_like_feed(data) and looks_like_sitemap(data):
-            yield from fresh(discover_sitemap(data, base)[0])
+            yield from fresh(discover_sitemap(data, base)[0], base)
         else:
-            yield from fresh(discover_feed(data, base))
-    queue = [(sitemap, 0) for sitemap in source.sitemaps]
+            yield from fresh(discover_feed(data, base), base)
+    queue = [(sitemap, 0, "") for sitemap in source.sitemaps]  # "": named by the user
     visited: set[str] = set()
     while queue and len(visited) < max_sitemaps:
-        location, depth = queue.pop(0)
+        location, depth, origin = queue.pop(0)
         if location in visited:
             continue
         visited.add(location)
-        loaded = _load(location, source.name, fetcher)
+        loaded = _load(location, source.name, fetcher, origin)
         if isinstance(loaded, Failure):
             yield loaded
             continue
         data, base = loaded
         pages, children = discover_sitemap(data, base)
-        yield from fresh(pages)
+        yield from fresh(pages, base)
         if depth < max_depth:
-            queue.extend((child, depth + 1) for child in children)
+            queue.extend((child, depth + 1, base) for child in children)
 
 
-def _load(location: str, source: str, fetcher: Fetcher | None) -> tuple[bytes, str] | Failure:
+def _load(
+    location: str, source: str, fetcher: Fetcher | None, origin: str = ""
+) -> tuple[bytes, str] | Failure:
+    """Bytes and base URL of a feed or sitemap named by the user (``origin`` "") or found in the
+    document at ``origin``. The local read is refused when that document came over HTTP(S)."""
+    refusal = link_refusal(location, origin)
+    if refusal:
+        return Failure(url=location, source=source, stage="discover", reason=refusal)
     try:
         local = _read_local(location)
     except OSError as error:
@@ -323,4 +349,4 @@ def _load(location: str, source: str, fetcher: Fetcher | None) -> tuple[bytes, s
     outcome = fetcher.fetch_document(location, source=source)
     if isinstance(outcome, Failure):
         return outcome.model_copy(update={"stage": "discover"})
-    return outcome.body, outcome.final_url or location
+    return outcome.body, link_base(location, outcome.final_url)

@@ -38,6 +38,7 @@ import httpx
 from ingest.archive import HTML_TYPES, WarcArchive, media_type, sniff_html, storable_headers
 from ingest.config import Settings
 from ingest.models import Failure, RawPage
+from ingest.security import redact_logs_of, redact_url
 
 try:  # brotli is a dependency, but fetching still works (without "br") if it is missing
     import brotli
@@ -355,6 +356,7 @@ class Fetcher:
         self.settings = settings
         self.archive = archive
         self._stop = threading.Event()
+        redact_logs_of("httpx")  # it logs every request URL, credentials included, at INFO
         if transport is None:
             transport = httpx.HTTPTransport(
                 limits=httpx.Limits(
@@ -563,8 +565,9 @@ class Fetcher:
                 headers["Accept"] = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"
             stored_hash = stored_path = stored_offset = None
             if conditional and self._validators is not None:
+                # keyed like the pages they describe: by the redacted URL, no secret on disk
                 etag, modified, stored_hash, stored_path, stored_offset = self._validators.get(
-                    current
+                    redact_url(current)
                 )
                 if etag:
                     headers["If-None-Match"] = etag
@@ -767,13 +770,16 @@ class Fetcher:
     # -- robots.txt
     def _robots_denial(self, url: str) -> str | None:
         parts = urlsplit(url)
-        key = f"{parts.scheme}://{parts.netloc}".lower()
+        # cached per scheme, host and port (host lower-cased); the request itself carries the
+        # page's credentials exactly as given, never a lower-cased copy of them
+        key = f"{parts.scheme.lower()}://{_host_key(url)}"
+        robots_url = urlunsplit((parts.scheme, parts.netloc, "/robots.txt", "", ""))
         with self._gates_lock:
             lock = self._robots_locks.setdefault(key, threading.Lock())
         with lock:
             entry = self._robots.get(key)
             if entry is None or entry.expires < time.monotonic():
-                entry = self._load_robots(key)
+                entry = self._load_robots(key, robots_url)
                 self._robots[key] = entry
         if entry.deny_reason:
             return entry.deny_reason
@@ -781,9 +787,9 @@ class Fetcher:
             return "skipped: disallowed by robots.txt"
         return None
 
-    def _load_robots(self, origin: str) -> _Robots:
+    def _load_robots(self, origin: str, url: str) -> _Robots:
+        """robots.txt of ``origin`` (scheme://host:port), read from ``url``."""
         expires = time.monotonic() + ROBOTS_TTL
-        url = origin + "/robots.txt"
         headers = {"Accept-Encoding": self._accept_encoding}
         response: _Response | None = None
         for _ in range(6):  # robots.txt may redirect (RFC 9309: follow at least five)

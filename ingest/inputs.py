@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlparse
 
 from ingest.config import Settings
 from ingest.models import Failure, RawPage
+from ingest.security import is_web_url, link_base, link_refusal
 
 PAGE_SUFFIXES = (".html", ".htm", ".xhtml", ".html.gz", ".htm.gz", ".xhtml.gz")
 FEED_SUFFIXES = (".xml", ".rss", ".atom", ".xml.gz")
@@ -25,12 +26,17 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Target:
-    """One thing to load: ``kind`` is "file", "url" or "archive"."""
+    """One thing to load: ``kind`` is "file", "url" or "archive".
+
+    ``origin`` is the http(s) URL of the fetched feed or sitemap that named the target, or ""
+    when the user (or a local feed) did: a target of remote origin is never read from disk.
+    """
 
     kind: str
     location: str  # a path for files/archives, a URL for urls
     source: str  # what the user gave, for the summary
     language_hint: str | None = None
+    origin: str = ""
 
 
 @dataclass
@@ -112,12 +118,16 @@ def _resolve_file(
             )
             return
         children: list[str] = []
+        origin = file_uri(path)
         if looks_like_feed(data):
-            urls = discover_feed(data, file_uri(path))
+            urls = discover_feed(data, origin)
         else:
-            urls, children = discover_sitemap(data, file_uri(path))
+            urls, children = discover_sitemap(data, origin)
             for child in children:  # a sitemap index: follow its (local or remote) sitemaps
-                if child.startswith("file://"):
+                refusal = link_refusal(child, origin)
+                if refusal:
+                    resolution.failures.append(_refused(child, source, refusal))
+                elif child.startswith("file://"):
                     child_path = Path(unquote(urlparse(child).path))
                     if child_path != path and child_path.is_file():
                         yield from _resolve_file(child_path, source, settings, resolution, hint)
@@ -130,15 +140,33 @@ def _resolve_file(
                 )
             )
         for url in urls:
-            yield _target_for_url(url, source, hint)
+            target = _target_for_link(url, origin, source, hint)
+            if isinstance(target, Failure):
+                resolution.failures.append(target)
+            else:
+                yield target
         return
     yield Target("file", str(path), source, hint)
 
 
-def _target_for_url(url: str, source: str, hint: str | None) -> Target:
-    if url.startswith("file://"):
+def _target_for_link(url: str, origin: str, source: str, hint: str | None) -> Target | Failure:
+    """The one way a link found in a feed or sitemap becomes work: a URL to fetch, a local
+    file (only when ``origin``, the document naming it, is itself local), or a refusal."""
+    refusal = link_refusal(url, origin)
+    if refusal:
+        return _refused(url, source, refusal)
+    if is_web_url(url):
+        return Target("url", url, source, hint, origin if is_web_url(origin) else "")
+    if not url.lower().startswith("file:"):
+        return Target("file", url, source, hint)  # a plain path in a local text sitemap
+    try:
         return Target("file", unquote(urlparse(url).path), source, hint)
-    return Target("url", url, source, hint)
+    except ValueError as error:  # e.g. "file://[x/y"
+        return _refused(url, source, f"refused: invalid URL ({error})")
+
+
+def _refused(url: str, source: str, reason: str) -> Failure:
+    return Failure(url=url, source=source, stage="discover", reason=reason)
 
 
 def _resolve_url(
@@ -166,14 +194,24 @@ def _resolve_url(
             if isinstance(result, Failure):
                 resolution.failures.append(result)
                 continue
-            if looks_like_feed(result.body):
-                for item in discover_feed(result.body, result.final_url or current):
-                    yield _target_for_url(item, url, hint)
-            elif looks_like_sitemap(result.body):
-                pages, children = discover_sitemap(result.body, result.final_url or current)
-                for item in pages:
-                    yield _target_for_url(item, url, hint)
-                pending.extend(children)
+            base = link_base(current, result.final_url)
+            if looks_like_feed(result.body) or looks_like_sitemap(result.body):
+                if looks_like_feed(result.body):
+                    items, children = discover_feed(result.body, base), []
+                else:
+                    items, children = discover_sitemap(result.body, base)
+                for item in items:
+                    target = _target_for_link(item, current, url, hint)
+                    if isinstance(target, Failure):
+                        resolution.failures.append(target)
+                    else:
+                        yield target
+                for child in children:  # fetched, never read from disk: http(s) only
+                    refusal = link_refusal(child, current)
+                    if refusal:
+                        resolution.failures.append(_refused(child, url, refusal))
+                    else:
+                        pending.append(child)
             else:
                 yield Target("url", current, url, hint)
 
@@ -218,7 +256,11 @@ def load_targets(
     results: list[RawPage | Failure] = []
     urls: list[Target] = []
     for target in targets:
-        if target.kind == "file":
+        if target.kind != "url" and is_web_url(target.origin):
+            # the choke point (_target_for_link) never makes one; this is the local-read check
+            reason = link_refusal(target.location, target.origin) or "refused: local target"
+            results.append(_refused(target.location, target.source, reason))
+        elif target.kind == "file":
             results.append(
                 read_file(
                     Path(target.location),

@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 from typing import Any, Self
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ingest.security import redact_text, redact_url
 
 UNDETERMINED = "und"
 
@@ -57,6 +59,13 @@ class RawPage(_Stage):
     language_hint: str | None = None  # e.g. from a sources file; a hint, never forced
     archive_path: str | None = None  # WARC file holding the raw record, when archived
     archive_offset: int | None = None
+
+    @field_validator("url", "source", "final_url")
+    @classmethod
+    def _without_secrets(cls, value: str | None) -> str | None:
+        """Identity and provenance never carry credentials: everything downstream (store, WARC,
+        logs, summaries, Prefect) sees the redacted URL; only the request used the original."""
+        return redact_url(value) if value else value
 
     @property
     def content_hash(self) -> str:
@@ -155,3 +164,15 @@ class Failure(_Stage):
     archive_path: str | None = None
     archive_offset: int | None = None
     at: datetime = Field(default_factory=utcnow)
+
+    @field_validator("url", "source")
+    @classmethod
+    def _without_secrets(cls, value: str) -> str:
+        """As for pages: identity and provenance never carry credentials."""
+        return redact_url(value)
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_without_secrets(cls, value: str) -> str:
+        """Error messages (httpx's, redirect loops, refusals) name URLs: redact those too."""
+        return redact_text(value)

@@ -23,6 +23,7 @@ from ingest.discover import (
 )
 from ingest.fetch import Fetcher
 from ingest.models import Failure
+from ingest.security import link_refusal
 from ingest.sources_file import Source
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -85,7 +86,10 @@ def test_rss2_links_guid_relative_and_duplicates():
         "https://news.example/a/1?x=1&y=2",
         "https://news.example/a/2",
         "https://news.example/a/3",
+        "javascript:alert(1)",  # kept, so the caller reports it instead of losing it
     ]
+    refusals = [link_refusal(url, "https://news.example/feed.xml") for url in urls]
+    assert refusals[:3] == [None, None, None] and refusals[3].startswith("refused: ")
 
 
 def test_atom_prefers_alternate_and_honours_xml_base():
@@ -191,7 +195,7 @@ def test_gzip_and_text_sitemaps():
     ]
     text = b"https://t.example/1\n\nhttps://t.example/2\r\nnot a url\nftp://t.example/x\n"
     assert discover_sitemap(text, "https://t.example/sitemap.txt") == (
-        ["https://t.example/1", "https://t.example/2"],
+        ["https://t.example/1", "https://t.example/2", "ftp://t.example/x"],  # refused later
         [],
     )
 

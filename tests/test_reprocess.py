@@ -355,14 +355,19 @@ def test_two_concurrent_runs_on_one_store_stay_consistent(store_url, home):
 @pytest.mark.slow
 def test_the_flow_on_a_local_dask_cluster_with_postgres(postgres_url, home, tmp_path):
     """`ingest reprocess --dask local`: the Prefect flow, process-batch tasks on Dask worker
-    processes, PostgreSQL as the shared store, a real Prefect server (as on several machines)."""
+    processes, PostgreSQL as the shared store, a real Prefect server (as on several machines).
+    The store URL's password (ignored by the test cluster's trust auth) never reaches Prefect."""
+    import httpx
+
     from flows.deployments import start_server
 
     warc = write_warc(home / "in", range(10))
     server = start_server(tmp_path / "prefect-home")
+    secret_url = postgres_url.replace("://postgres@", "://postgres:DaskSecret7@")
+    assert "DaskSecret7" in secret_url
     try:
         env = server.env(INGEST_HOME=str(home), ARGOS_PACKAGES_DIR=str(tmp_path / "argos"))
-        command = ["reprocess", str(warc), "--store", postgres_url, "--batch-size", "3"]
+        command = ["reprocess", str(warc), "--store", secret_url, "--batch-size", "3"]
         done = subprocess.run(
             _cli(*command, "--dask", "local", "--workers", "2"),
             env=env,
@@ -374,6 +379,12 @@ def test_the_flow_on_a_local_dask_cluster_with_postgres(postgres_url, home, tmp_
         assert done.returncode == 0, done.stderr[-3000:]
         assert "10 record(s)" in done.stderr
         assert "INFO" not in done.stderr  # Dask's worker chatter is silenced
+        assert "postgres:***@" in done.stderr and "DaskSecret7" not in done.stderr + done.stdout
+        flow_runs = httpx.post(f"{server.api_url}/flow_runs/filter", json={}, timeout=30)
+        parameters = [run["parameters"] for run in flow_runs.raise_for_status().json()]
+        assert len(parameters) == 2  # the flow and its Dask subflow
+        assert "DaskSecret7" not in json.dumps(parameters)
+        assert all("postgres:***@" in run["params"]["store_url"] for run in parameters)
     finally:
         server.stop()
     assert stored_counts(postgres_url) == {"documents": 10, "duplicate_urls": 0, "misaligned": 0}

@@ -136,12 +136,13 @@ def _run_on_dask(
         reprocess_archive_flow,
     )
     from ingest.reprocess import ReprocessStats
+    from ingest.security import protect
 
     params = ReprocessParameters(
         paths=[str(p.resolve()) for p in archives],
         force=force,
         batch_size=settings.batch_size,
-        store_url=settings.resolved_store_url(),
+        store_url=protect(settings.resolved_store_url(), store_url=True),  # Prefect keeps it
         home=str(settings.home),
         dask_address=address,
         dask_workers=workers,
@@ -163,8 +164,10 @@ def _run_on_dask(
 
 
 def _print_stats(console: Any, stats: Any, run_id: str, store_url: str) -> None:
+    from ingest.security import display_store_url
+
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(stats.statuses.items())) or "nothing new"
-    console.print(f"reprocess → {store_url} (run {run_id})", highlight=False)
+    console.print(f"reprocess → {display_store_url(store_url)} (run {run_id})", highlight=False)
     console.print(
         f"{stats.records} record(s) in {stats.seconds:.1f} s "
         f"({stats.documents_per_second:.1f} docs/s): {statuses}",

@@ -92,12 +92,16 @@ def run(
         rate = f"{done / elapsed:.1f} docs/s" if done and elapsed else ""
         progress.update(task_id, description="ingesting", total=total, completed=done, rate=rate)
 
+    from ingest.security import protect
+
     PROGRESS_HOOKS.append(on_progress)
     try:
         with progress:
+            # Prefect stores flow parameters: it gets the redacted forms, the flow (in this
+            # process) looks the originals up
             rows = ingest_flow(
-                inputs=list(inputs),
-                store_url=settings.resolved_store_url(),
+                inputs=[protect(item) for item in inputs],
+                store_url=protect(settings.resolved_store_url(), store_url=True),
                 home=str(settings.home),
                 batch_size=settings.batch_size,
                 force=force,
@@ -115,8 +119,11 @@ def print_summary(rows: list[dict[str, Any]], store_url: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from ingest.security import display_store_url
+
     console = Console(soft_wrap=False)
-    table = Table(title=f"ingest: {len(rows)} document(s) → {store_url}", expand=False)
+    shown = display_store_url(store_url)
+    table = Table(title=f"ingest: {len(rows)} document(s) → {shown}", expand=False)
     table.add_column("source", overflow="fold", max_width=48)
     table.add_column("lang")
     table.add_column("paras", justify="right")
@@ -215,15 +222,16 @@ def show(
     from rich.table import Table
 
     from ingest.inputs import file_uri
+    from ingest.security import redact_url
     from ingest.store import Store
 
     settings = _settings(store, home)
     db = Store(settings.resolved_store_url())
-    document = db.get_document(url)
+    document = db.get_document(url) or db.get_document(redact_url(url))
     if document is None and Path(url).exists():
         document = db.get_document(file_uri(Path(url)))
     if document is None:
-        typer.echo(f"not in the store: {url}", err=True)
+        typer.echo(f"not in the store: {redact_url(url)}", err=True)
         raise typer.Exit(code=1)
     console = Console()
     console.print(f"[bold]{document['title_english'] or document['title'] or '(no title)'}[/]")
