@@ -85,6 +85,13 @@ def one_line(text: str | None) -> str:
     return " ".join((text or "").split())
 
 
+def reason_text(row: Mapping[str, Any]) -> str:
+    """The row's reason on one line, without the "<status>: " prefix the status column shows."""
+    reason = one_line(row["reason"])
+    prefix = f"{row['status']}: "
+    return reason[len(prefix) :] if reason.startswith(prefix) else reason
+
+
 def status_counts(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     """Documents per status, in status order."""
     return dict(sorted(Counter(row["status"] for row in rows).items()))
@@ -109,7 +116,7 @@ def table_rows(
         {
             "source": source_label(row["url"], roots),
             "status": row["status"],
-            "reason": shorten_middle(one_line(row["reason"]), REASON_WIDTH),
+            "reason": shorten_middle(reason_text(row), REASON_WIDTH),
             "language": row["language"] or "",
             "translated": translated_text(row),
             "cache_hits": row["memory_hits"],
@@ -151,7 +158,7 @@ def summary_markdown(
         lines += ["", f"## Needing attention ({len(attention)})", ""]
         for row in attention[:listed]:
             label = markdown_code(source_label(row["url"], roots, width=None))
-            reason = markdown_text(one_line(row["reason"]) or "(no reason recorded)")
+            reason = markdown_text(reason_text(row) or "(no reason recorded)")
             lines.append(f"- **{row['status']}** {label}: {reason}")
         if len(attention) > listed:
             more = len(attention) - listed

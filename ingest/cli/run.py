@@ -121,7 +121,7 @@ def print_summary(
     from rich.table import Table
 
     from ingest.cli.display import literal
-    from ingest.report import status_counts
+    from ingest.report import reason_text, status_counts
 
     console = Console(soft_wrap=False)
     table = Table(title=literal(f"ingest: {len(rows)} document(s) → {store_url}"), expand=False)
@@ -133,7 +133,7 @@ def print_summary(
     styles = {"ok": "green", "unchanged": "cyan", "partial": "yellow", "untranslated": "yellow"}
     for row in rows:
         translated = _translated_cell(row)
-        status = row["status"] if not row["reason"] else f"{row['status']}: {_short(row)}"
+        status = row["status"] if not row["reason"] else f"{row['status']}: {reason_text(row)}"
         table.add_row(
             literal(_display_source(row["url"], roots or [])),
             literal(row["language"]),
@@ -154,12 +154,6 @@ def _translated_cell(row: dict[str, Any]) -> str:
     if row["translated"] == row["foreign"]:
         return f"yes ({row['translated']}/{row['foreign']})"
     return f"no ({row['translated']}/{row['foreign']})"
-
-
-def _short(row: dict[str, Any]) -> str:
-    reason = row["reason"] or ""
-    prefix = f"{row['status']}: "
-    return reason[len(prefix) :] if reason.startswith(prefix) else reason
 
 
 def _display_source(url: str, roots: list[str]) -> str:
