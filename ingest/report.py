@@ -8,6 +8,7 @@ no Prefect, no rich.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -16,23 +17,37 @@ from urllib.parse import unquote, urlsplit
 
 # Statuses whose reason a person should read: the run did not fully do its job for them.
 ATTENTION_STATUSES = ("failed", "partial", "untranslated")
-# Characters of a source label in the artifact table: with status and reason next to it, a row
-# fits a 1400 px wide Prefect UI without horizontal scrolling.
-SOURCE_LABEL_WIDTH = 40
-REASON_WIDTH = 160  # per table cell; the markdown summary keeps the whole reason
+# Widths in character cells (a CJK character takes two). The Prefect UI shows a table artifact
+# without wrapping, in about 830 px of a 1400 px window: a source label, the status and a reason
+# of these widths fit side by side (tests/test_prefect_ui.py measures it in chromium).
+SOURCE_LABEL_WIDTH = 36
+REASON_WIDTH = 56  # in the table; the markdown summary keeps the whole reason
 ATTENTION_LISTED = 50  # documents listed by reason in the markdown summary, then a count
 
 
+def cell_width(text: str) -> int:
+    """Character cells ``text`` takes on screen: wide (CJK) characters count two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def shorten_middle(text: str, width: int) -> str:
-    """``text`` cut to ``width`` characters with an ellipsis in the middle (both ends stay)."""
-    if len(text) <= width:
+    """``text`` cut to ``width`` cells with an ellipsis in the middle (both ends stay)."""
+    if cell_width(text) <= width:
         return text
     if width <= 1:
         return "…"[:width]
-    kept = width - 1
-    head = (kept + 1) // 2
-    tail = kept - head
-    return text[:head] + "…" + (text[-tail:] if tail else "")
+    room = width - 1
+    head, used = "", 0
+    for ch in text:  # the first half of the room
+        if used + cell_width(ch) > (room + 1) // 2:
+            break
+        head, used = head + ch, used + cell_width(ch)
+    tail = ""
+    for ch in reversed(text):  # what is left, from the end
+        if used + cell_width(ch) > room:
+            break
+        tail, used = ch + tail, used + cell_width(ch)
+    return f"{head}…{tail}"
 
 
 def local_path(url_or_path: str) -> Path | None:

@@ -16,6 +16,7 @@ from ingest.report import (
     ATTENTION_STATUSES,
     REASON_WIDTH,
     SOURCE_LABEL_WIDTH,
+    cell_width,
     local_path,
     markdown_code,
     markdown_text,
@@ -41,6 +42,12 @@ def test_shorten_middle_keeps_both_ends_within_the_width():
     assert short.endswith("harbour-plan")
     assert shorten_middle("short", 30) == "short"
     assert [len(shorten_middle(text, w)) for w in (0, 1, 2, 3)] == [0, 1, 2, 3]
+    wide = "関東甲信地方が梅雨明けしたとみられると発表した.html"  # 2 cells per character
+    assert cell_width(wide) == 2 * 23 + 5
+    assert (
+        shorten_middle(wide, 20) == "関東甲信地…した.html"
+        and cell_width("関東甲信地…した.html") == 20
+    )
 
 
 def test_source_labels_are_host_and_path_or_a_relative_path(tmp_path, monkeypatch):
@@ -210,9 +217,9 @@ def test_run_summary_and_artifacts_show_every_reason(demo_home, tmp_path, monkey
         row = by_url[document["url"]]
         assert row["status"] == document["status"]
         assert row["reason"] == reason_text(document)  # all short enough to be whole
-        assert len(row["source"]) <= SOURCE_LABEL_WIDTH, row["source"]
+        assert cell_width(row["source"]) <= SOURCE_LABEL_WIDTH, row["source"]
         for column, cell in row.items():  # the width budget: only the full URL may be longer
-            assert column == "url" or len(str(cell)) <= REASON_WIDTH, (column, cell)
+            assert column == "url" or cell_width(str(cell)) <= REASON_WIDTH, (column, cell)
     package_hint = "no ja→en package (run: ingest models install ja)"
     assert f"- **partial** `]/mixed [link=file:x].html`: {package_hint}" in markdown
     assert f"- **untranslated** `]/japanese.html`: {package_hint}" in markdown
