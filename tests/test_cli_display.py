@@ -98,3 +98,19 @@ def test_paths_with_markup_in_errors_and_package_lists(cli, tmp_path):
     listed = cli.invoke(app, ["models", "list", "--installed", "--packages-dir", str(packages)])
     assert listed.exit_code == 0, listed.output
     assert str(packages) in listed.output
+
+
+def test_deployment_tables_print_the_sources_path_literally(home, tmp_path, capsys, monkeypatch):
+    """`ingest deploy` and `ingest serve` print this table (they need a Prefect server)."""
+    from flows.deployments import deployment_specs
+    from ingest.cli.deploy import _print_specs
+
+    monkeypatch.setenv("COLUMNS", "400")
+    sources = tmp_path / "cfg[/red]" / "sources[bold]x[link=file:x].toml"
+    sources.parent.mkdir(parents=True)
+    sources.write_text('[[sources]]\nname = "feed"\nurls = ["https://example.com/[/]"]\n')
+    specs = deployment_specs(sources)
+    _print_specs(specs, f"serving {sources}")
+    printed = capsys.readouterr().out
+    assert f"serving {sources}" in printed
+    assert f"sources_file={sources}" in printed and "ingest-sources/feed" in printed
