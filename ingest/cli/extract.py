@@ -16,8 +16,8 @@ def extract_command(
     url: Annotated[
         str | None,
         typer.Option(
-            help="URL the page was fetched from: the base for relative links, and the url "
-            "printed (instead of the page's canonical URL). One page only."
+            help="URL the page was fetched from: its address during extraction (a date in it "
+            "counts) and the url printed, instead of the page's canonical URL. One page only."
         ),
     ] = None,
     max_mb: Annotated[
