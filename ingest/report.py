@@ -7,6 +7,7 @@ no Prefect, no rich.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import unicodedata
 from collections import Counter
@@ -58,13 +59,24 @@ def local_path(url_or_path: str) -> Path | None:
 
 
 def _anchors(roots: Iterable[str | Path]) -> list[Path]:
-    """Folders a local label may be relative to: the cwd and the folder holding each input."""
-    anchors = [Path.cwd()]
+    """Folders a local label may be relative to: the cwd and the folder holding each input.
+
+    An anchor that cannot be worked out is left out: labels never fail.
+    """
+    anchors: list[Path] = []
+    with contextlib.suppress(OSError):  # the cwd was deleted
+        cwd = Path.cwd()
+        if cwd != Path(cwd.anchor):  # relative to "/" reads like a relative path, and is not
+            anchors.append(cwd)
     for root in roots:
         text = str(root)
-        path = local_path(text) or (None if "://" in text else Path(text).expanduser())
-        if path is not None:
+        if "://" in text and not text.startswith("file://"):
+            continue  # a web input anchors nothing
+        try:
+            path = local_path(text) or Path(text).expanduser()
             anchors.append(path.resolve().parent)
+        except (OSError, RuntimeError):  # unknown ~user, symlink loop, vanished cwd
+            continue
     return anchors
 
 

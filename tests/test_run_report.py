@@ -67,6 +67,10 @@ def test_source_labels_are_host_and_path_or_a_relative_path(tmp_path, monkeypatc
     assert source_label(page, roots=[str(inputs)]) == "batch/sub/page.html"  # to the input
     assert source_label(page, roots=[inputs.as_uri()]) == "batch/sub/page.html"
     assert source_label("warc record 7") == "warc record 7"
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)  # inputs that cannot be resolved anchor nothing, and never raise
+    odd_roots = [str(loop / "x.html"), "~no-such-user-here/x", "https://example.com/feed"]
+    assert source_label(page, roots=odd_roots, width=None) == str(inputs / "sub" / "page.html")
 
 
 def test_summary_lists_every_reason_or_the_first_n_and_a_count():
