@@ -1,7 +1,8 @@
-"""The Prefect UI, in Debian's chromium driven by Playwright, shows our deployments and schedules.
+"""The Prefect UI, in Debian's chromium driven by Playwright, shows our deployments and schedules,
+and a run's document table with every reason visible at 1400 px.
 
 Uses the session's real server with the deployments of tests/test_prefect_server.py. The
-screenshot is kept at test-artifacts/prefect-ui-deployments.png (gitignored). Needs
+screenshots are kept at test-artifacts/prefect-ui-*.png (gitignored). Needs
 /usr/bin/chromium (scripts/install-system-deps.sh installs it): missing chromium fails the test;
 only INGEST_SKIP_BROWSER=1 skips it. Never runs `playwright install`.
 """
