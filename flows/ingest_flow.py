@@ -25,6 +25,7 @@ from ingest.config import Settings, load_settings
 from ingest.inputs import Target, load_targets, resolve_inputs
 from ingest.models import Failure, RawPage
 from ingest.pipeline import Outcome, Pipeline
+from ingest.report import summary_markdown, table_rows
 from ingest.security import reveal
 
 # Called as hook(done, total, rows_so_far) after each batch. The CLI registers a progress bar
@@ -90,7 +91,7 @@ def ingest_flow(
     if failures:
         rows.extend(process_batch(quote(list(failures)), settings, force))
     load_and_process(targets, settings, force, rows, times)
-    publish_run_artifacts(rows, times=times)
+    publish_run_artifacts(rows, times=times, roots=inputs)
     return rows
 
 
@@ -121,37 +122,25 @@ def load_and_process(
 
 
 def publish_run_artifacts(
-    rows: Sequence[dict[str, Any]], times: Mapping[str, float] | None = None
+    rows: Sequence[dict[str, Any]],
+    times: Mapping[str, float] | None = None,
+    roots: Sequence[str] = (),
 ) -> None:
     """A table of documents and a markdown summary, visible on the flow run in the Prefect UI.
 
+    The table leads with a short source label, the status and the reason so a row fits the UI
+    without scrolling (the full URL is the last column); the summary lists the reason of every
+    document needing attention. ``roots`` (the run's inputs) make local labels relative paths.
     ``times`` (seconds per stage, e.g. discover/load/process) adds a "Time per stage" section.
     """
-    table = [
-        {
-            "source": row["url"],
-            "language": row["language"] or "",
-            "status": row["status"],
-            "translated": f"{row['translated']}/{row['foreign']}",
-            "cache_hits": row["memory_hits"],
-            "reason": row["reason"] or "",
-        }
-        for row in rows
-    ]
-    create_table_artifact(key="ingest-documents", table=table, description="Documents of this run")
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["status"]] = counts.get(row["status"], 0) + 1
-    lines = ["# ingest run", "", "| status | documents |", "|---|---|"]
-    lines += [f"| {status} | {n} |" for status, n in sorted(counts.items())]
-    failed = [row for row in rows if row["status"] == "failed"]
-    if failed:
-        lines += ["", "## Failures", ""]
-        lines += [f"- `{row['url']}`: {row['reason']}" for row in failed]
-    if times:
-        lines += ["", "## Time per stage", "", "| stage | seconds |", "|---|---|"]
-        lines += [f"| {stage} | {seconds:.2f} |" for stage, seconds in times.items()]
-    create_markdown_artifact(key="ingest-summary", markdown="\n".join(lines))
+    create_table_artifact(
+        key="ingest-documents",
+        table=table_rows(rows, roots),
+        description="Documents of this run",
+    )
+    create_markdown_artifact(
+        key="ingest-summary", markdown=summary_markdown(rows, times=times, roots=roots)
+    )
 
 
 def outcomes_from_rows(rows: Sequence[dict[str, Any]]) -> list[Outcome]:

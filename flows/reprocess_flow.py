@@ -97,7 +97,7 @@ def _replay(params: ReprocessParameters, settings: Settings, in_flight: int) -> 
         on_progress=on_progress,
     )
     seconds = time.perf_counter() - started
-    publish_run_artifacts(rows, times={"reprocess": seconds})
+    publish_run_artifacts(rows, times={"reprocess": seconds}, roots=paths)
     return {"run_id": report.run_id, "stats": report.stats.as_dict(), "archives": report.archives}
 
 

@@ -88,11 +88,12 @@ def ingest_sources_flow(
 
     rows: list[dict[str, Any]] = []
     targets: list[Target] = []
+    roots: list[str] = []  # the sources' items: local labels in the artifacts are relative to them
     for source in sources:
         started = time.perf_counter()
-        found, failures = discover_source(
-            source.name, source_items(source, path.parent), source.language, settings
-        )
+        items = source_items(source, path.parent)
+        roots.extend(items)
+        found, failures = discover_source(source.name, items, source.language, settings)
         times["discover"] += time.perf_counter() - started
         logger.info("source %s: %d page(s), %d failure(s)", source.name, len(found), len(failures))
         targets.extend(found)
@@ -102,5 +103,5 @@ def ingest_sources_flow(
             times["process"] += time.perf_counter() - started
 
     load_and_process(targets, settings, force, rows, times)
-    publish_run_artifacts(rows, times=times)
+    publish_run_artifacts(rows, times=times, roots=roots)
     return rows

@@ -298,6 +298,49 @@ def test_cli_reports_failures_and_exit_code(tmp_path: Path) -> None:
     assert json.loads(result.stdout) == {"path": str(empty), "error": "empty page"}
 
 
+def test_cli_prints_readable_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    import os
+
+    missing = tmp_path / "없는-페이지.html"
+    result = subprocess.run(
+        [sys.executable, "-m", "ingest.cli.main", "extract", str(FIXTURES / "zh_news.html"),
+         str(missing)],
+        capture_output=True, cwd=ROOT, timeout=120,
+        env={**os.environ, "PYTHONIOENCODING": "ascii"},  # a terminal that cannot show it
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr.decode(errors="replace")[-2000:]
+    page, error = result.stdout.decode("utf-8").splitlines()
+    assert "\\u" not in page and "\\u" not in error  # characters, not escapes
+    assert json.loads(page)["title"] in page and re.search("[\u4e00-\u9fff]", page)
+    assert json.loads(error) == {
+        "path": str(missing),
+        "error": "unreadable: No such file or directory",
+    }
+    assert "없는-페이지.html" in error
+
+
+PAGE_WITH_RELATIVE_CANONICAL = b"""<html><head><title>Floods close schools in the north</title>
+<link rel="canonical" href="/canonical/floods"></head><body><article>
+<p>Heavy rain closed dozens of schools across the northern districts on Monday morning.</p>
+<p>Officials said classes would resume once the water receded and roads were safe again.</p>
+</article></body></html>"""
+
+
+def test_cli_url_option_is_the_url_printed_and_the_base_of_extraction(tmp_path: Path) -> None:
+    page = tmp_path / "floods.html"
+    page.write_bytes(PAGE_WITH_RELATIVE_CANONICAL)
+    given = "https://news.example/2021/03/10/floods"
+    with_url = _cli(str(page), "--url", given)
+    assert with_url.returncode == 0, with_url.stderr
+    record = json.loads(with_url.stdout)
+    assert record["url"] == given  # not the page's canonical /canonical/floods
+    assert record["date"] == "2021-03-10"  # read from the URL: it was the base of extraction
+    without = json.loads(_cli(str(page)).stdout)
+    assert without["url"] == "/canonical/floods" and without["date"] is None
+    two = _cli(str(page), str(page), "--url", given)
+    assert two.returncode == 2 and "single page" in two.stderr
+
+
 # ----------------------------------------------------------------------------- samples/
 
 

@@ -1,7 +1,8 @@
-"""The Prefect UI, in Debian's chromium driven by Playwright, shows our deployments and schedules.
+"""The Prefect UI, in Debian's chromium driven by Playwright, shows our deployments and schedules,
+and a run's document table with every reason visible at 1400 px.
 
 Uses the session's real server with the deployments of tests/test_prefect_server.py. The
-screenshot is kept at test-artifacts/prefect-ui-deployments.png (gitignored). Needs
+screenshots are kept at test-artifacts/prefect-ui-*.png (gitignored). Needs
 /usr/bin/chromium (scripts/install-system-deps.sh installs it): missing chromium fails the test;
 only INGEST_SKIP_BROWSER=1 skips it, and only outside CI (under CI=true it fails). Never runs
 `playwright install`.
@@ -12,15 +13,30 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
+import httpx
 import pytest
 from conftest import ROOT, require
 from test_prefect_server import FEED_SOURCE, Deployed, _teardown, deployed_server
 
 CHROMIUM = "/usr/bin/chromium"
+JAPANESE = [
+    "気象庁は十日、関東甲信地方が梅雨明けしたとみられると発表した。",
+    "東京都心では午前中から気温が上がり、最高気温は三十四度に達する見込みだ。",
+    "今後一週間は晴れる日が多く、各地で厳しい暑さが続く見通しだ。",
+]
+CHINESE = [
+    "国家气象中心今天发布消息，预计本周末北方大部地区将迎来入冬以来最强的一次降温过程。",
+    "气象专家提醒，各地要提前做好防寒保暖工作，注意交通安全。",
+]
 SCREENSHOT = ROOT / "test-artifacts" / "prefect-ui-deployments.png"
 CHROMIUM_ARGS = [
     "--headless",
@@ -103,3 +119,88 @@ def _wait_for_text(locator, pattern: re.Pattern[str], timeout: float = 30) -> st
             return text
         time.sleep(0.5)
     raise AssertionError(f"{pattern.pattern!r} not shown; the row reads: {text!r}")
+
+
+@contextmanager
+def _chromium_page(width: int, height: int = 900) -> Iterator[Any]:
+    """A page of a throwaway headless chromium profile."""
+    from playwright.sync_api import sync_playwright
+
+    profile = tempfile.mkdtemp(prefix="ingest-chromium-")
+    try:
+        with sync_playwright() as playwright:
+            context = playwright.chromium.launch_persistent_context(
+                profile,
+                executable_path=CHROMIUM,
+                headless=True,
+                args=CHROMIUM_ARGS,
+                viewport={"width": width, "height": height},
+                timezone_id="UTC",
+                locale="en-US",
+            )
+            try:
+                yield context.new_page()
+            finally:
+                context.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_run_table_shows_the_reason_without_scrolling_at_1400px(ui_server, tmp_path):
+    """`ingest run` against the server; its document table artifact, in the UI 1400 px wide."""
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: run scripts/install-system-deps.sh"
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    long_name = "a-rather-long-file-name-" + "about-the-harbour-plan-" * 5 + "nav.html"
+    (folder / long_name).write_text(
+        "<html><body><nav><a href='/'>Home</a> <a href='/a'>About</a></nav></body></html>"
+    )
+    shutil.copy(ROOT / "samples" / "english-article.html", folder / "english.html")
+    # no ja→en nor zh→en package: untranslated, with the longest reason; a wide file name
+    paragraphs = "".join(f"<p>{s}</p>" for s in JAPANESE + CHINESE)
+    (folder / ("関東甲信地方が梅雨明けしたとみられると発表した" * 2 + ".html")).write_text(
+        f'<html lang="ja"><head><title>梅雨明け</title></head><body><article>{paragraphs}'
+        "</article></body></html>",
+        encoding="utf-8",
+    )
+    missing = tmp_path / ("gone-" + "very-long-folder-name-" * 6) / "page.html"
+    env = ui_server.server.env(INGEST_HOME=str(tmp_path / "home"))
+    run = subprocess.run(
+        [sys.executable, "-m", "ingest.cli.main", "run", str(folder), str(missing)],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    found = httpx.post(
+        f"{ui_server.api}/artifacts/filter",
+        json={"artifacts": {"key": {"any_": ["ingest-documents"]}}, "sort": "CREATED_DESC"},
+        timeout=30,
+    ).json()
+    artifact = next(a for a in found if long_name in a["data"])
+    with _chromium_page(1400) as page:
+        page.goto(f"{ui_server.server.ui_url}/artifacts/artifact/{artifact['id']}", timeout=90_000)
+        cell = page.locator("td", has_text="no main text").first
+        cell.wait_for(timeout=90_000)
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT.with_name("prefect-ui-run-table.png")), full_page=True)
+        assert cell.inner_text().strip() == "no main text"
+        # source, status and reason lie inside the table's visible part and the 1400 px window;
+        # only the full URL (the last column) may need the table's horizontal scrollbar
+        visible_right = page.evaluate(
+            "() => Math.min(window.innerWidth,"
+            " document.querySelector('.p-table').getBoundingClientRect().right)"
+        )
+        for text in ("source", "status", "reason"):
+            header = page.locator("th", has_text=text).first
+            box = header.bounding_box()
+            assert box and box["width"] > 40 and box["x"] + box["width"] <= visible_right, box
+        reasons = page.locator("tbody tr td:nth-child(3)")
+        texts = [text.strip() for text in reasons.all_inner_texts()]
+        assert {"no main text", "no such file, folder or URL"} <= set(texts), texts
+        assert any(t.startswith("no ja→en package") and "…" in t for t in texts), texts
+        for index in range(reasons.count()):
+            box = reasons.nth(index).bounding_box()
+            assert box and box["x"] + box["width"] <= visible_right, (texts[index], box)
+        page_overflow = page.evaluate(
+            "() => document.scrollingElement.scrollWidth - window.innerWidth"
+        )
+        assert page_overflow <= 0, f"the page scrolls sideways by {page_overflow} px"

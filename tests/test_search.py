@@ -171,6 +171,16 @@ def test_search_command(filled, store_url):
         timeout=120,
     )
     assert missing.returncode == 1 and "no match" in missing.stderr
+    missing_json = subprocess.run(
+        [sys.executable, "-m", "ingest.cli.main", "search", "zebra", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert missing_json.returncode == 1, missing_json.stderr[-2000:]
+    assert missing_json.stdout == "" and "no match" in missing_json.stderr
 
 
 def test_parquet_export_matches_jsonl(filled, tmp_path):

@@ -43,13 +43,15 @@ def _print_specs(specs, title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title)
+    from ingest.cli.display import literal
+
+    table = Table(title=literal(title))
     table.add_column("deployment")
     table.add_column("schedule")
     table.add_column("parameters", overflow="fold")
     for spec in specs:
         params = ", ".join(f"{k}={v}" for k, v in spec.parameters.items()) or "(when run)"
-        table.add_row(spec.full_name, spec.schedule_text(), params)
+        table.add_row(literal(spec.full_name), literal(spec.schedule_text()), literal(params))
     Console().print(table)
 
 

@@ -15,7 +15,10 @@ def extract_command(
     paths: Annotated[list[Path], typer.Argument(help="Saved pages: .html or .html.gz files.")],
     url: Annotated[
         str | None,
-        typer.Option(help="URL the page was fetched from (resolves the canonical URL; one page)."),
+        typer.Option(
+            help="URL the page was fetched from: its address during extraction (a date in it "
+            "counts) and the url printed, instead of the page's canonical URL. One page only."
+        ),
     ] = None,
     max_mb: Annotated[
         float | None,
@@ -24,8 +27,9 @@ def extract_command(
 ) -> None:
     """Extract clean paragraphs and metadata, the same way the pipeline does.
 
-    Prints one JSON line per page: path, url, title, author, date, sitename, language, text,
-    paragraphs. A page without main text prints {"path", "error"} and the exit code is 1.
+    Prints one UTF-8 JSON line per page: path, url (--url, else the page's canonical URL),
+    title, author, date, sitename, language, text, paragraphs. A page without main text prints
+    {"path", "error"} and the exit code is 1.
     """
     import json
 
@@ -36,24 +40,29 @@ def extract_command(
     max_bytes = int(max_mb * 1024 * 1024) if max_mb else load_settings().extract_max_bytes
     if url and len(paths) > 1:
         raise typer.BadParameter("--url applies to a single page", param_hint="--url")
+
+    def emit(record: dict[str, object]) -> None:
+        # UTF-8 bytes whatever the locale's encoding: text stays readable, never \uXXXX
+        typer.echo(json.dumps(record, ensure_ascii=False).encode("utf-8", "backslashreplace"))
+
     failed = 0
     for path in paths:
         try:
             body = path.read_bytes()
         except OSError as error:
-            typer.echo(json.dumps({"path": str(path), "error": f"unreadable: {error.strerror}"}))
+            emit({"path": str(path), "error": f"unreadable: {error.strerror}"})
             failed += 1
             continue
         page = RawPage(url=url or path.resolve().as_uri(), source=str(path), body=body)
         try:
             doc = extract(page, max_bytes=max_bytes)
         except ExtractionError as error:
-            typer.echo(json.dumps({"path": str(path), "error": error.reason}, ensure_ascii=False))
+            emit({"path": str(path), "error": error.reason})
             failed += 1
             continue
         record = {
             "path": str(path),
-            "url": doc.canonical_url or url,
+            "url": url or doc.canonical_url,
             "title": doc.title,
             "author": doc.author,
             "date": doc.date,
@@ -62,6 +71,6 @@ def extract_command(
             "text": "\n".join(doc.paragraphs),
             "paragraphs": doc.paragraphs,
         }
-        typer.echo(json.dumps(record, ensure_ascii=False))
+        emit(record)
     if failed:
         raise typer.Exit(1)

@@ -84,12 +84,12 @@ def reprocess(
             raise typer.BadParameter(f"no such file or folder: {path}", param_hint="ARCHIVES")
     settings = _settings(store, home, batch_size=batch_size)
     console = Console(stderr=True)
-    progress = Progress(
-        TextColumn("[progress.description]{task.description}"),
+    progress = Progress(  # markup=False: descriptions and fields are shown as given
+        TextColumn("{task.description}", style="progress.description", markup=False),
         BarColumn(),
         TaskProgressColumn(),
-        TextColumn("{task.fields[docs]} docs"),
-        TextColumn("{task.fields[rate]}"),
+        TextColumn("{task.fields[docs]} docs", markup=False),
+        TextColumn("{task.fields[rate]}", markup=False),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
@@ -164,14 +164,16 @@ def _run_on_dask(
 
 
 def _print_stats(console: Any, stats: Any, run_id: str, store_url: str) -> None:
+    from ingest.cli.display import literal
     from ingest.security import display_store_url
 
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(stats.statuses.items())) or "nothing new"
-    console.print(f"reprocess → {display_store_url(store_url)} (run {run_id})", highlight=False)
+    console.print(literal(f"reprocess → {display_store_url(store_url)} (run {run_id})"))
     console.print(
-        f"{stats.records} record(s) in {stats.seconds:.1f} s "
-        f"({stats.documents_per_second:.1f} docs/s): {statuses}",
-        highlight=False,
+        literal(
+            f"{stats.records} record(s) in {stats.seconds:.1f} s "
+            f"({stats.documents_per_second:.1f} docs/s): {statuses}"
+        )
     )
     if stats.resumed_from:
         console.print(f"resumed: {stats.resumed_from} record(s) were done by an earlier run")
@@ -189,31 +191,44 @@ def search(
         typer.Argument(help='Words (all must match), "a phrase", a OR b, -excluded.'),
     ],
     limit: Annotated[int, typer.Option("--limit", "-n", help="Results to show.")] = 10,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per line (none, exit 1: no match).")
+    ] = False,
     store: StoreOption = None,
     home: HomeOption = None,
 ) -> None:
-    """Full-text search over the English text (translated or original) of stored documents."""
+    """Full-text search over the English text (translated or original) of stored documents.
+
+    Exits 1 when nothing matches, with --json too (then nothing is printed on stdout).
+    """
     from ingest.store import Store
 
     settings = _settings(store, home)
     hits = Store(settings.resolved_store_url()).search(query, limit=limit)
+    if not hits:
+        typer.echo("no match", err=True)
+        raise typer.Exit(code=1)
     if as_json:
         for hit in hits:
             typer.echo(json.dumps(hit.__dict__, ensure_ascii=False))
         return
-    if not hits:
-        typer.echo("no match", err=True)
-        raise typer.Exit(code=1)
     from rich.console import Console
-    from rich.markup import escape
+    from rich.text import Text
+
+    from ingest.cli.display import literal
 
     console = Console()
     for rank, hit in enumerate(hits, 1):
         console.print(
-            f"[bold]{rank}. {escape(hit.title or '(no title)')}[/] [dim]({hit.language}, "
-            f"{hit.status})[/]\n   {escape(hit.url)}\n   {escape(hit.snippet)}",
-            highlight=False,
+            Text.assemble(
+                literal(f"{rank}. {hit.title or '(no title)'}", "bold"),
+                " ",
+                literal(f"({hit.language}, {hit.status})", "dim"),
+                "\n   ",
+                literal(hit.url),
+                "\n   ",
+                literal(hit.snippet),
+            )
         )
 
 
@@ -227,6 +242,7 @@ def runs(
     from rich.console import Console
     from rich.table import Table
 
+    from ingest.cli.display import literal
     from ingest.store import Store
 
     settings = _settings(store, home)
@@ -236,12 +252,12 @@ def runs(
     for run in Store(settings.resolved_store_url()).list_runs(limit=limit):
         stats = run["stats"]
         table.add_row(
-            str(run["started_at"])[:19],
-            run["state"],
-            str(run["records"]),
-            str(stats.get("documents_per_second", "")),
-            ", ".join(f"{n} {s}" for s, n in stats.get("statuses", {}).items()),
-            run["host"] or "",
-            run["id"][:8],
+            literal(str(run["started_at"])[:19]),
+            literal(run["state"]),
+            literal(run["records"]),
+            literal(stats.get("documents_per_second", "")),
+            literal(", ".join(f"{n} {s}" for s, n in stats.get("statuses", {}).items())),
+            literal(run["host"]),
+            literal(run["id"][:8]),
         )
     Console().print(table)

@@ -76,11 +76,11 @@ def run(
 
     from flows.ingest_flow import PROGRESS_HOOKS, ingest_flow
 
-    progress = Progress(
-        TextColumn("[progress.description]{task.description}"),
+    progress = Progress(  # markup=False: descriptions and fields are shown as given
+        TextColumn("{task.description}", style="progress.description", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
+        TextColumn("{task.fields[rate]}", markup=False),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         transient=True,
@@ -108,22 +108,29 @@ def run(
             )
     finally:
         PROGRESS_HOOKS.remove(on_progress)
-    print_summary(rows, settings.resolved_store_url())
+    print_summary(rows, settings.resolved_store_url(), roots=list(inputs))
     succeeded = [r for r in rows if r["status"] != "failed"]
     if not succeeded:
         raise typer.Exit(code=1)
 
 
-def print_summary(rows: list[dict[str, Any]], store_url: str) -> None:
-    """One line per document: source, language, paragraphs, translated?, status."""
+def print_summary(
+    rows: list[dict[str, Any]], store_url: str, roots: list[str] | None = None
+) -> None:
+    """One line per document: source, language, paragraphs, translated?, status and reason.
+
+    ``roots`` (the run's inputs) make local sources relative paths.
+    """
     from rich.console import Console
     from rich.table import Table
 
+    from ingest.cli.display import literal
+    from ingest.report import reason_text, status_counts
     from ingest.security import display_store_url
 
     console = Console(soft_wrap=False)
     shown = display_store_url(store_url)
-    table = Table(title=f"ingest: {len(rows)} document(s) → {shown}", expand=False)
+    table = Table(title=literal(f"ingest: {len(rows)} document(s) → {shown}"), expand=False)
     table.add_column("source", overflow="fold", max_width=48)
     table.add_column("lang")
     table.add_column("paras", justify="right")
@@ -132,19 +139,17 @@ def print_summary(rows: list[dict[str, Any]], store_url: str) -> None:
     styles = {"ok": "green", "unchanged": "cyan", "partial": "yellow", "untranslated": "yellow"}
     for row in rows:
         translated = _translated_cell(row)
-        status = row["status"] if not row["reason"] else f"{row['status']}: {_short(row)}"
+        status = row["status"] if not row["reason"] else f"{row['status']}: {reason_text(row)}"
         table.add_row(
-            _display_source(row["url"]),
-            row["language"] or "",
+            literal(_display_source(row["url"], roots or [])),
+            literal(row["language"]),
             str(row["paragraphs"]) if row["status"] != "unchanged" else "",
             translated,
-            f"[{styles.get(row['status'], 'red')}]{status}[/]",
+            literal(status, styles.get(row["status"], "red")),
         )
     console.print(table)
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["status"]] = counts.get(row["status"], 0) + 1
-    console.print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing")
+    counts = status_counts(rows)
+    console.print(", ".join(f"{n} {status}" for status, n in counts.items()) or "nothing")
 
 
 def _translated_cell(row: dict[str, Any]) -> str:
@@ -157,22 +162,12 @@ def _translated_cell(row: dict[str, Any]) -> str:
     return f"no ({row['translated']}/{row['foreign']})"
 
 
-def _short(row: dict[str, Any]) -> str:
-    reason = row["reason"] or ""
-    prefix = f"{row['status']}: "
-    return reason[len(prefix) :] if reason.startswith(prefix) else reason
+def _display_source(url: str, roots: list[str]) -> str:
+    """Local files as a path relative to the cwd or an input's folder; web pages as their URL."""
+    from ingest.report import local_label, local_path
 
-
-def _display_source(url: str) -> str:
-    if url.startswith("file://"):
-        from urllib.parse import unquote, urlparse
-
-        path = Path(unquote(urlparse(url).path))
-        try:
-            return str(path.relative_to(Path.cwd()))
-        except ValueError:
-            return str(path)
-    return url
+    path = local_path(url)
+    return url if path is None else local_label(path, roots)
 
 
 @app.command()
@@ -220,7 +215,9 @@ def show(
     """Print one stored document with original and English side by side."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
+    from ingest.cli.display import literal
     from ingest.inputs import file_uri
     from ingest.security import redact_url
     from ingest.store import Store
@@ -234,9 +231,9 @@ def show(
         typer.echo(f"not in the store: {redact_url(url)}", err=True)
         raise typer.Exit(code=1)
     console = Console()
-    console.print(f"[bold]{document['title_english'] or document['title'] or '(no title)'}[/]")
+    console.print(literal(document["title_english"] or document["title"] or "(no title)", "bold"))
     if document["title_english"] and document["title_english"] != document["title"]:
-        console.print(f"original title: {document['title']}")
+        console.print(Text.assemble("original title: ", literal(document["title"])))
     for label, key in [
         ("url", "url"),
         ("canonical", "canonical_url"),
@@ -251,7 +248,7 @@ def show(
         ("translator", "translator"),
     ]:
         if document.get(key) is not None:
-            console.print(f"[dim]{label}:[/] {document[key]}")
+            console.print(Text.assemble((f"{label}:", "dim"), " ", literal(document[key])))
     table = Table(show_lines=True, expand=True)
     table.add_column("#", justify="right")
     table.add_column("lang")
@@ -262,21 +259,19 @@ def show(
         english = paragraph["english"]
         table.add_row(
             str(i + 1),
-            paragraph["language"] or "",
-            paragraph["original"],
-            english if english is not None else "[yellow](not translated)[/]",
+            literal(paragraph["language"]),
+            literal(paragraph["original"]),
+            literal(english) if english is not None else literal("(not translated)", "yellow"),
         )
     console.print(table)
     duplicates = db.near_duplicates_of(document["url"], limit=20)
     if duplicates:
-        from rich.markup import escape
-
         count = db.group_size(document["url"]) - 1
         console.print(f"[bold]near-duplicates[/] (same story, {count} other document(s)):")
         for other in duplicates:
             title = other["title_english"] or other["title"] or "(no title)"
             line = f"  - ({other['language']}) {title} — {other['url']}"
-            console.print(escape(line), highlight=False, soft_wrap=True)
+            console.print(literal(line), soft_wrap=True)
         if count > len(duplicates):
             console.print(f"  … and {count - len(duplicates)} more")
     else:
