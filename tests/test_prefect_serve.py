@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 from conftest import DEMO_PACKAGES, ROOT, SAMPLES
-from test_prefect_server import BIN, SERVER_SETTINGS, TERMINAL
+from test_prefect_server import BIN, SERVER_SETTINGS, TERMINAL, api_request
 
 from flows.deployments import free_port, offline_env, start_server, stop_process
 
@@ -49,16 +49,6 @@ def _runs(api: str, deployment_id: str) -> list[dict]:
     except httpx.HTTPError:
         return []  # the server is still starting
     return response.json() if response.status_code == 200 else []
-
-
-def _create_flow_run(api: str, deployment_id: str) -> dict:
-    response = httpx.post(
-        f"{api}/deployments/{deployment_id}/create_flow_run",
-        json={"parameters": {}},
-        timeout=30,
-    )
-    assert response.status_code < 300 and "id" in response.json(), response.text[:2000]
-    return response.json()
 
 
 def test_serve_after_deploy_runs_schedules_and_triggered_runs_in_one_process():
@@ -115,7 +105,11 @@ def test_serve_after_deploy_runs_schedules_and_triggered_runs_in_one_process():
             if deployment.get("work_pool_name") is not None:
                 continue  # serve has not taken the deployment over yet
             if triggered is None:
-                triggered = _create_flow_run(api, deployment["id"])
+                triggered = api_request(
+                    "POST",
+                    f"{api}/deployments/{deployment['id']}/create_flow_run",
+                    json={"parameters": {}},
+                ).json()
             for run in _runs(api, deployment["id"]):
                 state = run["state"]["type"]
                 assert state not in TERMINAL - {"COMPLETED"}, (

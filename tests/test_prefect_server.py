@@ -30,6 +30,8 @@ from conftest import DEMO_PACKAGES, ROOT, SAMPLES
 from flows.deployments import (
     LocalServer,
     deployment_specs,
+    free_port,
+    offline_env,
     render_prefect_yaml,
     start_server,
     stop_process,
@@ -42,8 +44,12 @@ SCHEDULED_PAGE = "scheduled-korean.html"  # a copy of the Korean sample, not in 
 SCHEDULED_INTERVAL = 20  # seconds: short, yet past the scheduler's look-ahead
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 BIN = Path(sys.executable).parent  # the venv's bin/, as in README (.venv/bin/…)
-# the scheduler visits deployments every 60 s by default; the test cannot wait that long
-SERVER_SETTINGS = {"PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5"}
+SERVER_SETTINGS = {
+    # the scheduler visits deployments every 60 s by default; the test cannot wait that long
+    "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
+    # 10 runs ahead per deployment instead of 100: fewer SQLite writes competing with the tests'
+    "PREFECT_SERVER_SERVICES_SCHEDULER_MAX_RUNS": "10",
+}
 
 
 @dataclass
@@ -153,24 +159,31 @@ def deployed(request) -> Deployed:
     return deployed_server()
 
 
+def api_request(method: str, url: str, timeout: float = 60, **kwargs) -> httpx.Response:
+    """A request to the Prefect API, repeated while it answers 503: the server's answer to a
+    busy SQLite database, which Prefect's own client retries too."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = httpx.request(method, url, timeout=30, **kwargs)
+        if response.status_code != 503 or time.monotonic() > deadline:
+            return response.raise_for_status()
+        time.sleep(1)
+
+
 def run_deployment(api: str, name: str, parameters: dict | None = None, timeout: float = 240):
-    deployment = httpx.get(f"{api}/deployments/name/{name}", timeout=30).raise_for_status().json()
-    run = (
-        httpx.post(
-            f"{api}/deployments/{deployment['id']}/create_flow_run",
-            json={"parameters": parameters or {}},
-            timeout=30,
-        )
-        .raise_for_status()
-        .json()
-    )
+    deployment = api_request("GET", f"{api}/deployments/name/{name}").json()
+    run = api_request(
+        "POST",
+        f"{api}/deployments/{deployment['id']}/create_flow_run",
+        json={"parameters": parameters or {}},
+    ).json()
     return run["id"]
 
 
 def wait_for(api: str, run_id: str, worker_log: Path, timeout: float = 240) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        run = httpx.get(f"{api}/flow_runs/{run_id}", timeout=30).raise_for_status().json()
+        run = api_request("GET", f"{api}/flow_runs/{run_id}").json()
         if run["state"]["type"] in TERMINAL:
             return run
         time.sleep(1)
@@ -275,9 +288,9 @@ def test_the_scheduler_creates_runs_that_complete_translated(deployed):
         completed = _wait_for_completed_scheduled_run(deployed, deployment["id"], timeout=150)
     finally:
         # stop the schedule: its runs would keep the 2 cores busy for the rest of the session
-        httpx.patch(
-            f"{deployed.api}/deployments/{deployment['id']}", json={"paused": True}, timeout=30
-        ).raise_for_status()
+        api_request(
+            "PATCH", f"{deployed.api}/deployments/{deployment['id']}", json={"paused": True}
+        )
     assert completed["auto_scheduled"] is True
     assert completed["parameters"]["names"] == [SCHEDULED_SOURCE]
 
@@ -300,15 +313,11 @@ def _wait_for_completed_scheduled_run(deployed: Deployed, deployment_id: str, ti
     deadline = time.monotonic() + timeout
     runs: list[dict] = []
     while time.monotonic() < deadline:
-        runs = (
-            httpx.post(
-                f"{deployed.api}/flow_runs/filter",
-                json={"flow_runs": {"deployment_id": {"any_": [deployment_id]}}},
-                timeout=30,
-            )
-            .raise_for_status()
-            .json()
-        )
+        runs = api_request(
+            "POST",
+            f"{deployed.api}/flow_runs/filter",
+            json={"flow_runs": {"deployment_id": {"any_": [deployment_id]}}},
+        ).json()
         done = [r for r in runs if r["auto_scheduled"] and r["state"]["type"] == "COMPLETED"]
         if done:
             return done[0]
@@ -320,6 +329,57 @@ def _wait_for_completed_scheduled_run(deployed: Deployed, deployment_id: str, ti
         f"no scheduled run completed in {timeout:.0f} s (auto_scheduled, state): {seen}\n"
         f"{deployed.worker_log.read_text(errors='replace')[-3000:]}"
     )
+
+
+def test_deploy_and_serve_refuse_bad_input_with_one_clear_line(deployed, tmp_path):
+    bad_schedule = tmp_path / "bad-schedule.toml"
+    bad_schedule.write_text(
+        '[[sources]]\nname = "bad"\nurls = ["a.html"]\nschedule = "99 * * * *"\n',
+        encoding="utf-8",
+    )
+    sources = str(deployed.tmp / "sources.toml")
+    nowhere = f"http://127.0.0.1:{free_port()}/api"  # nothing listens there
+    api_request(
+        "POST", f"{deployed.api}/work_pools/", json={"name": "not-process", "type": "kubernetes"}
+    )
+    cases = {  # name: (arguments, PREFECT_API_URL, exit code, words of the message)
+        "bad schedule": (["deploy", "--sources", str(bad_schedule)], deployed.api, 2, "cron"),
+        "deploy, no server": (["deploy", "--sources", sources], nowhere, 1, nowhere),
+        "serve, no server": (["serve", "--sources", sources], nowhere, 1, nowhere),
+        "pool of another type": (
+            ["deploy", "--sources", sources, "--pool", "not-process"],
+            deployed.api,
+            1,
+            "type 'kubernetes'",
+        ),
+        "pool name refused": (
+            ["deploy", "--sources", sources, "--pool", "no/slash"],
+            deployed.api,
+            1,
+            "cannot create work pool 'no/slash'",
+        ),
+    }
+    processes = {
+        name: subprocess.Popen(
+            [str(BIN / "ingest"), *arguments],
+            env=offline_env(PREFECT_API_URL=api, PREFECT_HOME=str(tmp_path / "client-home")),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, (arguments, api, _, _) in cases.items()
+    }
+    for name, process in processes.items():
+        stdout, stderr = process.communicate(timeout=120)
+        _, _, code, words = cases[name]
+        assert process.returncode == code, (name, stdout, stderr)
+        assert "Traceback" not in stdout + stderr, (name, stderr)
+        (line,) = stderr.strip().splitlines()
+        assert line.startswith("error: ") and words in line, (name, line)
+    # nothing was half-deployed to the refused pools
+    feed = httpx.get(f"{deployed.api}/deployments/name/ingest-sources/{FEED_SOURCE}").json()
+    assert feed["work_pool_name"] == POOL
 
 
 def test_prefect_yaml_matches_the_sample_sources_file():
