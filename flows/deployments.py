@@ -345,22 +345,27 @@ def serve(specs: list[DeploymentSpec], *, limit: int | None = None) -> None:
     """
     import asyncio
 
-    from prefect.exceptions import TerminationSignal
+    from prefect.exceptions import PrefectHTTPStatusError, TerminationSignal
     from prefect.flows import load_flow_from_entrypoint
     from prefect.runner import Runner
 
     runner = Runner(limit=limit, pause_on_shutdown=True)
     for spec in specs:
         flow = load_flow_from_entrypoint(str(PROJECT_DIR / spec.entrypoint))
-        runner.add_flow(
-            flow,
-            name=spec.name,
-            description=spec.description,
-            parameters=dict(spec.parameters),
-            tags=list(spec.tags),
-            concurrency_limit=spec.concurrency_limit,
-            **_schedule_kwargs(spec),
-        )
+        try:
+            runner.add_flow(
+                flow,
+                name=spec.name,
+                description=spec.description,
+                parameters=dict(spec.parameters),
+                tags=list(spec.tags),
+                concurrency_limit=spec.concurrency_limit,
+                **_schedule_kwargs(spec),
+            )
+        except (PrefectHTTPStatusError, ValueError) as error:  # DeploymentApplyError too
+            raise PrefectApiError(
+                f"cannot serve {spec.full_name!r}: {_api_detail(error)}"
+            ) from None
     with contextlib.suppress(KeyboardInterrupt, TerminationSignal):  # Ctrl-C / SIGTERM: stop
         asyncio.run(runner.start())
 

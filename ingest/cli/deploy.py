@@ -186,14 +186,23 @@ def serve(
 
         home = Path(os.environ.get("PREFECT_HOME", Path.home() / ".prefect")).expanduser()
         typer.echo(f"starting a Prefect server on 127.0.0.1:{port} (data in {home}) …")
-        local = start_server(home, port=port)
+        try:
+            local = start_server(home, port=port)
+        except (RuntimeError, TimeoutError) as error:
+            first_line = str(error).splitlines()[0]
+            raise _fail(
+                f"no Prefect server on 127.0.0.1:{port} ({first_line}); log: {home / 'server.log'}"
+            ) from None
         os.environ["PREFECT_API_URL"] = local.api_url
         typer.echo(f"Prefect UI: {local.ui_url}")
     _print_specs(specs, "serving")
+    from flows.deployments import PrefectApiError
     from flows.deployments import serve as serve_deployments
 
     try:
         serve_deployments(specs, limit=limit)
+    except PrefectApiError as error:
+        raise _fail(str(error)) from None
     finally:
         if local is not None:
             local.stop()
