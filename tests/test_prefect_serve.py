@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from conftest import DEMO_PACKAGES, ROOT, SAMPLES
 from test_prefect_server import BIN, SERVER_SETTINGS, TERMINAL, api_request
 
@@ -51,6 +52,7 @@ def _runs(api: str, deployment_id: str) -> list[dict]:
     return response.json() if response.status_code == 200 else []
 
 
+@pytest.mark.slow
 def test_serve_after_deploy_runs_schedules_and_triggered_runs_in_one_process():
     assert DEMO_PACKAGES, "tests/fixtures/argos/*.argosmodel missing"
     from ingest.translate import install_package_file

@@ -29,6 +29,7 @@ from conftest import DEMO_PACKAGES, ROOT, SAMPLES
 
 from flows.deployments import (
     LocalServer,
+    data_locations,
     deployment_specs,
     free_port,
     offline_env,
@@ -275,6 +276,7 @@ def test_triggered_runs_complete_and_documents_land_in_the_store(deployed):
     assert len(replayed) == len(list(SAMPLES.glob("*.html")))
 
 
+@pytest.mark.slow
 def test_the_scheduler_creates_runs_that_complete_translated(deployed):
     """The server's scheduler (not the test) creates the interval source's runs; the worker
     runs one to completion and its document is in `ingest deploy`'s store, translated."""
@@ -380,6 +382,30 @@ def test_deploy_and_serve_refuse_bad_input_with_one_clear_line(deployed, tmp_pat
     # nothing was half-deployed to the refused pools
     feed = httpx.get(f"{deployed.api}/deployments/name/ingest-sources/{FEED_SOURCE}").json()
     assert feed["work_pool_name"] == POOL
+
+
+def test_data_locations_are_absolute_paths_resolved_at_deploy_time(tmp_path, monkeypatch):
+    for name in ("INGEST_HOME", "INGEST_STORE_URL", "INGEST_ARCHIVE_DIR", "INGEST_PACKAGES_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("ARGOS_PACKAGES_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    relative = data_locations(home=Path("data"), store_url="sqlite:///stores/ingest.db")
+    assert relative == {
+        "INGEST_HOME": str(tmp_path / "data"),
+        "INGEST_STORE_URL": f"sqlite:///{tmp_path / 'stores' / 'ingest.db'}",
+        "INGEST_ARCHIVE_DIR": str(tmp_path / "data" / "archive"),
+        "INGEST_PACKAGES_DIR": str(tmp_path / "data" / "packages"),
+    }
+    # from the environment when no option is given; a server URL is kept as it is
+    monkeypatch.setenv("INGEST_HOME", "elsewhere")
+    monkeypatch.setenv("INGEST_PACKAGES_DIR", "models")
+    monkeypatch.setenv("INGEST_STORE_URL", "postgresql+psycopg://ingest:secret@db:5432/ingest")
+    from_env = data_locations()
+    assert from_env["INGEST_HOME"] == str(tmp_path / "elsewhere")
+    assert from_env["INGEST_PACKAGES_DIR"] == str(tmp_path / "models")
+    assert from_env["INGEST_STORE_URL"] == "postgresql+psycopg://ingest:secret@db:5432/ingest"
+    with pytest.raises(ValueError, match="not a SQLAlchemy URL"):
+        data_locations(store_url="not a url")
 
 
 def test_prefect_yaml_matches_the_sample_sources_file():
