@@ -329,7 +329,8 @@ def _wait_for_completed_scheduled_run(deployed: Deployed, deployment_id: str, ti
     seen = [(r["auto_scheduled"], r["state"]["type"]) for r in runs]
     pytest.fail(
         f"no scheduled run completed in {timeout:.0f} s (auto_scheduled, state): {seen}\n"
-        f"{deployed.worker_log.read_text(errors='replace')[-3000:]}"
+        f"server log:\n{deployed.server.log_path.read_text(errors='replace')[-3000:]}\n"
+        f"worker log:\n{deployed.worker_log.read_text(errors='replace')[-3000:]}"
     )
 
 
