@@ -4,15 +4,18 @@ ingest and reprocess deployments. Used by `ingest deploy`, `ingest serve` and to
 
 - `deployment_specs(sources_file)`: plain description of every deployment (no Prefect calls).
 - `render_prefect_yaml(specs)`: the same as a `prefect.yaml` for `prefect deploy --all`.
-- `deploy(specs, work_pool)`: create/update them on the server (work pool of type process; the
-  worker runs each flow from the project directory, pulled with `set_working_directory`).
-- `serve(specs)`: the one-process local mode (`prefect.serve`), no worker or work pool.
+- `deploy(specs, work_pool, env)`: create/update them on the server (work pool of type process;
+  the worker runs each flow from the project directory, pulled with `set_working_directory`,
+  with `env` from `data_locations()` so a worker started anywhere uses the intended store and
+  translation packages).
+- `serve(specs)`: the one-process local mode (a Prefect `Runner`), no worker or work pool.
 - `start_server()`: a real `prefect server start` on 127.0.0.1 in a subprocess, for local use,
   tests and benchmarks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -198,21 +201,98 @@ def _schedule_kwargs(spec: DeploymentSpec) -> dict[str, Any]:
     return {}
 
 
+def data_locations(home: Path | None = None, store_url: str | None = None) -> dict[str, str]:
+    """Where scheduled runs keep their data, as absolute INGEST_* variables for the worker.
+
+    Resolved here, at deploy time, from `--home`/`--store` or this process's environment: a
+    worker started in another directory or by another user would otherwise fall back to its
+    own default home, without the translation packages installed here.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from ingest.config import load_settings
+
+    settings = load_settings(home=home, store_url=store_url)
+    home_dir = settings.home.expanduser().resolve()
+    try:
+        store = make_url(settings.resolved_store_url())
+    except ArgumentError:
+        raise ValueError(
+            f"store URL {settings.resolved_store_url()!r} is not a SQLAlchemy URL"
+        ) from None
+    database = store.database
+    if store.get_backend_name() == "sqlite" and database and database != ":memory:":
+        store = store.set(database=str(Path(database).expanduser().resolve()))
+    env = {
+        "INGEST_HOME": str(home_dir),
+        "INGEST_STORE_URL": store.render_as_string(hide_password=False),
+        "INGEST_ARCHIVE_DIR": str(settings.resolved_archive_dir().expanduser().resolve()),
+        "INGEST_PACKAGES_DIR": str(settings.resolved_packages_dir().expanduser().resolve()),
+    }
+    argos_packages = os.environ.get("ARGOS_PACKAGES_DIR")
+    if argos_packages:  # argostranslate's own folder is read too (ingest.translate.packages)
+        env["ARGOS_PACKAGES_DIR"] = str(Path(argos_packages).expanduser().resolve())
+    return env
+
+
+class PrefectApiError(RuntimeError):
+    """The Prefect API cannot be used (unreachable, or it refused a request); one-line message."""
+
+
+def check_api(api_url: str) -> None:
+    """Fail with one clear line when nothing answers at PREFECT_API_URL (instead of a
+    connection traceback from deep inside the Prefect client)."""
+    import httpx
+
+    try:
+        response = httpx.get(f"{api_url.rstrip('/')}/health", timeout=10)
+    except httpx.HTTPError as error:
+        raise PrefectApiError(
+            f"no Prefect server answers at PREFECT_API_URL={api_url} ({error}); "
+            "start one with `prefect server start`"
+        ) from None
+    if response.status_code != 200:
+        raise PrefectApiError(
+            f"PREFECT_API_URL={api_url} is not a Prefect API "
+            f"(GET /health answered {response.status_code})"
+        )
+
+
 def ensure_work_pool(name: str = DEFAULT_WORK_POOL) -> bool:
     """Create a work pool of type process unless it exists; True if it was created."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectNotFound
+    from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 
     with get_client(sync_client=True) as client:
         try:
             pool = client.read_work_pool(name)
         except ObjectNotFound:
-            client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+            try:
+                client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+            except (PrefectHTTPStatusError, ValueError) as error:
+                raise PrefectApiError(
+                    f"cannot create work pool {name!r}: {_api_detail(error)}"
+                ) from None
             return True
     if pool.type != "process":
-        raise ValueError(f"work pool {name!r} exists with type {pool.type!r}, expected 'process'")
+        raise PrefectApiError(
+            f"work pool {name!r} exists with type {pool.type!r}; ingest needs type 'process' "
+            "(choose another --pool)"
+        )
     return False
+
+
+def _api_detail(error: Exception) -> str:
+    """The server's own words for a refused request, on one line."""
+    response = getattr(error, "response", None)
+    if response is not None:
+        try:
+            return " ".join(str(response.json().get("detail", response.text)).split())
+        except ValueError:
+            return " ".join(response.text.split())[:300]
+    return " ".join(str(error).split())[:300]
 
 
 def deploy(
@@ -220,8 +300,15 @@ def deploy(
     *,
     work_pool: str = DEFAULT_WORK_POOL,
     project_dir: Path = PROJECT_DIR,
+    env: dict[str, str] | None = None,
 ) -> list[str]:
-    """Create or update the deployments on the server PREFECT_API_URL points at; returns ids."""
+    """Create or update the deployments on the server PREFECT_API_URL points at; returns ids.
+
+    `env` (see `data_locations`) becomes the process work pool's `env` job variable: every
+    run of these deployments sees it whatever the worker's own environment is.
+    """
+    from prefect.exceptions import PrefectHTTPStatusError
+
     ensure_work_pool(work_pool)
     deployments = [
         _flow_from_project(spec, project_dir).to_deployment(
@@ -230,26 +317,44 @@ def deploy(
             parameters=dict(spec.parameters),
             tags=list(spec.tags),
             concurrency_limit=spec.concurrency_limit,
+            job_variables={"env": dict(env or {})},
             **_schedule_kwargs(spec),
         )
         for spec in specs
     ]
     # RunnerDeployment.apply directly: prefect.deploy() also lists the pool's workers, which
     # fails with a 422 on prefect 3.8 (None limit/offset) and only serves its printed hints.
-    ids = [deployment.apply(work_pool_name=work_pool) for deployment in deployments]
+    ids = []
+    for deployment in deployments:
+        try:
+            ids.append(deployment.apply(work_pool_name=work_pool))
+        except (PrefectHTTPStatusError, ValueError) as error:  # DeploymentApplyError too
+            raise PrefectApiError(
+                f"cannot deploy {deployment.full_name!r}: {_api_detail(error)}"
+            ) from None
     return [str(i) for i in ids]
 
 
 def serve(specs: list[DeploymentSpec], *, limit: int | None = None) -> None:
-    """Run every deployment from this process (schedules included) until SIGTERM/Ctrl-C."""
-    from prefect import serve as prefect_serve
-    from prefect.flows import load_flow_from_entrypoint
+    """Run every deployment from this process (schedules included) until SIGTERM/Ctrl-C.
 
-    deployments = []
+    `Runner.add_flow`, not `prefect.serve`: it detaches a deployment that `ingest deploy`
+    created earlier on the same server from its work pool and runs the flow objects loaded
+    here. `prefect.serve` keeps the old work pool and, with the pull steps cleared, makes each
+    run look for the flow code "in storage at None" (FileNotFoundError).
+    """
+    import asyncio
+
+    from prefect.exceptions import PrefectHTTPStatusError, TerminationSignal
+    from prefect.flows import load_flow_from_entrypoint
+    from prefect.runner import Runner
+
+    runner = Runner(limit=limit, pause_on_shutdown=True)
     for spec in specs:
         flow = load_flow_from_entrypoint(str(PROJECT_DIR / spec.entrypoint))
-        deployments.append(
-            flow.to_deployment(
+        try:
+            runner.add_flow(
+                flow,
                 name=spec.name,
                 description=spec.description,
                 parameters=dict(spec.parameters),
@@ -257,8 +362,12 @@ def serve(specs: list[DeploymentSpec], *, limit: int | None = None) -> None:
                 concurrency_limit=spec.concurrency_limit,
                 **_schedule_kwargs(spec),
             )
-        )
-    prefect_serve(*deployments, limit=limit, print_starting_message=True)
+        except (PrefectHTTPStatusError, ValueError) as error:  # DeploymentApplyError too
+            raise PrefectApiError(
+                f"cannot serve {spec.full_name!r}: {_api_detail(error)}"
+            ) from None
+    with contextlib.suppress(KeyboardInterrupt, TerminationSignal):  # Ctrl-C / SIGTERM: stop
+        asyncio.run(runner.start())
 
 
 # --------------------------------------------------------------------------- local server
@@ -335,9 +444,18 @@ def stop_process(process: subprocess.Popen[Any], timeout: float = 15) -> None:
 
 
 def start_server(
-    home: Path, *, host: str = "127.0.0.1", port: int | None = None, timeout: float = 120
+    home: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    timeout: float = 120,
+    settings: dict[str, str] | None = None,
 ) -> LocalServer:
-    """Start `prefect server start` with its own PREFECT_HOME and wait until it is healthy."""
+    """Start `prefect server start` with its own PREFECT_HOME and wait until it is healthy.
+
+    `settings`: extra server settings, e.g. a shorter PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS
+    so tests see scheduled runs within seconds instead of a minute.
+    """
     home.mkdir(parents=True, exist_ok=True)
     port = port or free_port(host)
     log_path = home / "server.log"
@@ -347,6 +465,7 @@ def start_server(
         PREFECT_SERVER_API_HOST=host,
         PREFECT_SERVER_API_PORT=str(port),
         PREFECT_UI_API_URL=f"http://{host}:{port}/api",
+        **(settings or {}),
     )
     env.pop("PREFECT_API_URL", None)
     with log_path.open("wb") as log:

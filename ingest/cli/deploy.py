@@ -6,6 +6,7 @@ Prefect is imported inside the commands only (through `flows`), never by the lib
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +27,12 @@ PoolOption = Annotated[
 ]
 
 DEFAULT_SOURCES = Path("samples/sources.toml")
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    """Print one `error:` line; the caller raises the returned Exit."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=code)
 
 
 def _specs(sources: Path):  # -> list[DeploymentSpec]
@@ -67,12 +74,32 @@ def deploy(
             show_default=False,
         ),
     ] = None,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home",
+            help="Data folder the scheduled runs use (store, archive, packages; default: "
+            "$INGEST_HOME or ~/.local/share/ingest).",
+            show_default=False,
+        ),
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help="SQLAlchemy URL the scheduled runs store into (default: $INGEST_STORE_URL or "
+            "sqlite:///<home>/ingest.db).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Create/update the deployments on the Prefect server at $PREFECT_API_URL.
 
     One deployment per source (with its cron/interval schedule), plus `ingest/urls` and
-    `reprocess-archive/on-demand` to run from the UI. Then start a worker:
-    `prefect worker start --pool ingest` in the project directory.
+    `reprocess-archive/on-demand` to run from the UI. Each deployment carries where its runs
+    keep data (INGEST_HOME, INGEST_STORE_URL, INGEST_ARCHIVE_DIR, INGEST_PACKAGES_DIR, resolved
+    now from --home/--store or this environment), so a worker started anywhere
+    (`prefect worker start --pool ingest`) stores there with the packages installed there.
     """
     specs = _specs(sources)
     if write_yaml is not None:
@@ -92,13 +119,34 @@ def deploy(
             err=True,
         )
         raise typer.Exit(code=2)
+    from flows.deployments import PrefectApiError, check_api, data_locations
     from flows.deployments import deploy as apply_deployments
 
-    apply_deployments(specs, work_pool=pool)
-    _print_specs(specs, f"deployed to work pool {pool!r} at {os.environ['PREFECT_API_URL']}")
+    api_url = os.environ["PREFECT_API_URL"]
+    try:
+        env = data_locations(home=home, store_url=store)
+    except ValueError as error:
+        raise _fail(str(error), code=2) from None
+    try:
+        check_api(api_url)
+        apply_deployments(specs, work_pool=pool, env=env)
+    except PrefectApiError as error:
+        raise _fail(str(error)) from None
+    _print_specs(specs, f"deployed to work pool {pool!r} at {api_url}")
+    from sqlalchemy.engine import make_url
+
+    store_url = make_url(env["INGEST_STORE_URL"])
+    typer.echo(f"scheduled runs store into {store_url.render_as_string(hide_password=True)}")
+    typer.echo(f"  with the translation packages in {env['INGEST_PACKAGES_DIR']}")
+    if store_url.password:
+        typer.echo(
+            "warning: the store URL's password is visible in the deployments' job variables",
+            err=True,
+        )
+    bin_dir = Path(sys.executable).parent
     typer.echo(
-        f"next: start a worker in this directory: prefect worker start --pool {pool}\n"
-        f"      run one now: prefect deployment run {specs[0].full_name!r}"
+        f"next: start a worker: {bin_dir / 'prefect'} worker start --pool {pool}\n"
+        f"      run one now: {bin_dir / 'prefect'} deployment run {specs[0].full_name!r}"
     )
 
 
@@ -125,7 +173,14 @@ def serve(
     """
     specs = _specs(sources)
     local = None
-    if not os.environ.get("PREFECT_API_URL"):
+    if os.environ.get("PREFECT_API_URL"):
+        from flows.deployments import PrefectApiError, check_api
+
+        try:
+            check_api(os.environ["PREFECT_API_URL"])
+        except PrefectApiError as error:
+            raise _fail(str(error)) from None
+    else:
         if not server:
             typer.echo("error: PREFECT_API_URL is not set (or drop --no-server)", err=True)
             raise typer.Exit(code=2)
@@ -133,14 +188,23 @@ def serve(
 
         home = Path(os.environ.get("PREFECT_HOME", Path.home() / ".prefect")).expanduser()
         typer.echo(f"starting a Prefect server on 127.0.0.1:{port} (data in {home}) …")
-        local = start_server(home, port=port)
+        try:
+            local = start_server(home, port=port)
+        except (RuntimeError, TimeoutError) as error:
+            first_line = str(error).splitlines()[0]
+            raise _fail(
+                f"no Prefect server on 127.0.0.1:{port} ({first_line}); log: {home / 'server.log'}"
+            ) from None
         os.environ["PREFECT_API_URL"] = local.api_url
         typer.echo(f"Prefect UI: {local.ui_url}")
     _print_specs(specs, "serving")
+    from flows.deployments import PrefectApiError
     from flows.deployments import serve as serve_deployments
 
     try:
         serve_deployments(specs, limit=limit)
+    except PrefectApiError as error:
+        raise _fail(str(error)) from None
     finally:
         if local is not None:
             local.stop()
