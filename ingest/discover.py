@@ -253,7 +253,9 @@ def _read_local(location: str) -> tuple[bytes, str] | None:
         return None
     else:
         path = Path(location)
-    with open(path, "rb") as fh:
+    from ingest.localfiles import open_regular
+
+    with open_regular(path) as fh:  # never blocks on a FIFO; refuses devices
         data = fh.read(MAX_SITEMAP_BYTES + 1)
     return data, path.resolve().as_uri()
 
@@ -291,10 +293,21 @@ def discover_source(
             yield from fresh(discover_sitemap(data, base)[0])
         else:
             yield from fresh(discover_feed(data, base))
-    queue = [(sitemap, 0) for sitemap in source.sitemaps]
+    # (location, the chain of indexes that led to it): a child already in its chain is a cycle,
+    # reported as a failure naming it; one reached twice through different indexes is read once
+    queue: list[tuple[str, tuple[str, ...]]] = [(sitemap, ()) for sitemap in source.sitemaps]
     visited: set[str] = set()
     while queue and len(visited) < max_sitemaps:
-        location, depth = queue.pop(0)
+        location, chain = queue.pop(0)
+        if location in chain:
+            cycle = " -> ".join([*chain[chain.index(location) :], location])
+            yield Failure(
+                url=location,
+                source=source.name,
+                stage="discover",
+                reason=f"sitemap index cycle: {cycle}",
+            )
+            continue
         if location in visited:
             continue
         visited.add(location)
@@ -305,8 +318,15 @@ def discover_source(
         data, base = loaded
         pages, children = discover_sitemap(data, base)
         yield from fresh(pages)
-        if depth < max_depth:
-            queue.extend((child, depth + 1) for child in children)
+        if children and len(chain) >= max_depth:
+            yield Failure(
+                url=location,
+                source=source.name,
+                stage="discover",
+                reason=f"sitemap indexes nested deeper than {max_depth} levels: not followed",
+            )
+        elif children:
+            queue.extend((child, (*chain, base)) for child in children)
 
 
 def _load(location: str, source: str, fetcher: Fetcher | None) -> tuple[bytes, str] | Failure:

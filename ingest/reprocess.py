@@ -31,8 +31,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ingest.archive import HTML_SUFFIXES, JSONL_SUFFIXES, WARC_SUFFIXES, iter_archive
+from ingest.archive import (
+    HTML_SUFFIXES,
+    JSONL_SUFFIXES,
+    WARC_SUFFIXES,
+    check_archive_name,
+    is_archive_name,
+    iter_archive,
+)
 from ingest.config import Settings
+from ingest.localfiles import LocalFileError, local_kind, walk_files
 from ingest.models import Failure, RawPage
 from ingest.store import Store
 
@@ -57,23 +65,33 @@ Processor = Callable[[list[Record]], "list[Row] | ResultLike"]
 
 def archive_files(path: Path) -> list[Path]:
     """The files ``iter_archive(path)`` reads, in its order (a file is its own list)."""
-    if not path.is_dir():
-        return [path]
-    found: list[Path] = []
-    for root, dirs, files in os.walk(path):
-        dirs.sort()
-        for name in sorted(files):
-            if name.lower().endswith(ARCHIVE_SUFFIXES):
-                found.append(Path(root) / name)
-    return found
+    try:
+        if local_kind(path) != "folder":
+            return [path]
+    except LocalFileError:
+        return [path]  # iter_archive records why it cannot be read
+    return [f for f in walk_files(path, wanted=is_archive_name) if isinstance(f, Path)]
+
+
+def _stat_or_none(file: Path) -> os.stat_result | None:
+    try:
+        return file.stat()
+    except OSError:
+        return None  # unreadable: iter_archive records a failure row for it
+
+
+def _size(file: Path) -> int:
+    found = _stat_or_none(file)
+    return found.st_size if found is not None else 0
 
 
 def archive_identity(path: Path) -> str:
     """Size and modification time (of every file, for a folder): a changed archive starts over."""
     digest = hashlib.sha256()
     for file in archive_files(path):
-        stat = file.stat()
-        digest.update(f"{file.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        stat = _stat_or_none(file)
+        size, mtime = (stat.st_size, stat.st_mtime_ns) if stat is not None else (-1, -1)
+        digest.update(f"{file.resolve()}\0{size}\0{mtime}\n".encode())
     return digest.hexdigest()[:32]
 
 
@@ -94,11 +112,27 @@ def iter_positioned(path: Path, *, source: str | None = None) -> Iterator[Positi
     base = 0
     src = source if source is not None else str(path)
     for file in archive_files(path):
-        size = file.stat().st_size
+        size = _size(file)
         for record in iter_archive(file, source=src):
             offset = record.archive_offset or 0
             yield Positioned(record, base + min(offset, size))
         base += size
+
+
+def check_archive_argument(path: Path) -> None:
+    """Refuse, before any run starts, an argument that is missing or not an archive.
+
+    Raises ``FileNotFoundError`` or ``ArchiveError`` with a one-line message. A path that
+    cannot be looked at (permission) passes: reading it records a failure row instead.
+    """
+    try:
+        kind = local_kind(path)
+    except LocalFileError:
+        return
+    if kind == "missing":
+        raise FileNotFoundError(f"no such archive: {path}")
+    if kind == "file":
+        check_archive_name(path)
 
 
 # ---------------------------------------------------------------------------- stats
@@ -188,14 +222,11 @@ def reprocess(
     """
     paths = [Path(a).expanduser() for a in archives]
     for path in paths:
-        if not path.exists():
-            raise FileNotFoundError(f"no such archive: {path}")
+        check_archive_argument(path)
     store = store or Store(settings.resolved_store_url())
     processor = processor or local_processor(settings, force=force, store=store)
     size = max(1, batch_size or settings.batch_size)
-    stats = ReprocessStats(
-        bytes_total=sum(f.stat().st_size for p in paths for f in archive_files(p))
-    )
+    stats = ReprocessStats(bytes_total=sum(_size(f) for p in paths for f in archive_files(p)))
     store.reap_runs()  # runs of this machine that died without a word become "interrupted"
     run_id = store.start_run("reprocess", [str(p) for p in paths], force=force)
     started = time.perf_counter()
@@ -248,7 +279,7 @@ def reprocess(
                 force=force,
                 run_id=run_id,
             )
-            bytes_before += sum(f.stat().st_size for f in archive_files(path))
+            bytes_before += sum(_size(f) for f in archive_files(path))
             stats.bytes_done = bytes_before
             progress()
         state = "finished"
