@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import quote
 
 from sqlalchemy import (
     BigInteger,
@@ -50,11 +52,13 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
     text,
     update,
 )
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from ingest.models import Document, Failure, web_site_of
 
@@ -247,15 +251,137 @@ def english_text(document: Document) -> str:
     return "\n".join(parts)
 
 
-class Store:
-    """The document store. One instance per process; safe to share between threads."""
+class StoreError(RuntimeError):
+    """The store cannot be used (bad URL, unsupported backend, unreachable, not a database).
 
-    def __init__(self, url: str) -> None:
+    ``str(error)`` is one line for the user, with any password in the URL hidden.
+    """
+
+
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_CONNECT_TIMEOUT = 10  # seconds to reach a PostgreSQL server before giving up
+
+
+def safe_store_url(url: str) -> str:
+    """The URL for messages: the password replaced by ``***`` (unparsable URLs as given)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def check_store_url(url: str) -> None:
+    """Refuse, with one clear line, a store URL that cannot work, before connecting.
+
+    Catches what would otherwise surface as a driver traceback: text that is not a URL, an
+    unsupported backend (``mysql://``), an SQLite path that is a folder or a file that is not
+    an SQLite database. (An unreachable server is reported when connecting.)
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(
+            f"invalid store URL {url!r}: expected sqlite:///PATH/ingest.db or "
+            "postgresql+psycopg://USER@HOST/DATABASE"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend not in SUPPORTED_BACKENDS:
+        raise StoreError(
+            f"unsupported store backend {backend!r} in {safe_store_url(url)} "
+            f"(supported: {', '.join(SUPPORTED_BACKENDS)})"
+        )
+    path = _sqlite_path(url)
+    if path is None:
+        return
+    try:
+        if path.is_dir():
+            raise StoreError(f"the store is a folder, not a database file: {path}")
+        if not path.exists():
+            return
+        with path.open("rb") as handle:
+            header = handle.read(len(_SQLITE_HEADER))
+    except OSError as error:
+        reason = (error.strerror or str(error)).lower()
+        raise StoreError(f"cannot open the store {path}: {reason}") from None
+    if header and header != _SQLITE_HEADER:
+        raise StoreError(f"not an SQLite database: {path}")
+
+
+def _sqlite_path(url: str) -> Path | None:
+    """The database file of an SQLite URL (None for other backends, memory or URI forms)."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
+def describe_database_error(error: BaseException) -> str:
+    """First line of the driver's message (no SQL, no "Background on this error" link)."""
+    original = getattr(error, "orig", None) or error
+    lines = str(original).strip().splitlines()
+    first = lines[0].strip() if lines else type(original).__name__
+    if "readonly database" in first or "read-only" in first:
+        return f"the store is read-only ({first})"
+    return first
+
+
+class Store:
+    """The document store. One instance per process; safe to share between threads.
+
+    ``read_only=True`` (export, show, search, runs) never writes: an existing SQLite file is
+    opened with ``mode=ro`` and no schema is created, so a read-only store file can be read.
+    """
+
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
+        check_store_url(url)
         self.url = url
-        self.engine = _make_engine(url)
+        path = _sqlite_path(url)
+        # a store that does not exist yet is created (empty) as before, even for reading
+        self.read_only = read_only and (path is None or path.exists())
+        self.engine = _make_engine(url, read_only=self.read_only)
         self.dialect = self.engine.dialect.name
         self._local = threading.local()  # per-thread prefetched versions
-        self._create_schema()
+        try:
+            if not self._schema_present():
+                if self.read_only:
+                    raise StoreError(
+                        f"{safe_store_url(url)} is not an ingest store (its tables are missing)"
+                    )
+                self._create_schema()
+        except DBAPIError as error:
+            self.engine.dispose()
+            raise StoreError(
+                f"cannot open the store {safe_store_url(url)}: {describe_database_error(error)}"
+            ) from error
+
+    def check_writable(self) -> None:
+        """Raise ``StoreError`` now, before any work, if this store cannot be written to."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(ingest_write=True)
+                transaction = conn.begin()
+                try:  # a real write, rolled back: SQLite only refuses a read-only file then
+                    if self.dialect == "sqlite":
+                        conn.exec_driver_sql("CREATE TABLE ingest_write_probe (x INTEGER)")
+                finally:
+                    transaction.rollback()
+        except DBAPIError as error:
+            raise StoreError(
+                f"cannot write to the store {safe_store_url(self.url)}: "
+                f"{describe_database_error(error)}"
+            ) from error
+
+    def _schema_present(self) -> bool:
+        """Whether every table exists, checked without a write transaction."""
+        with self.engine.connect() as conn:
+            present = set(inspect(conn).get_table_names())
+        wanted = set(metadata.tables)
+        wanted.add("document_fts" if self.dialect == "sqlite" else "document_search")
+        return wanted <= present
 
     def _create_schema(self) -> None:
         # Under the writers' lock: two runs starting at once on a fresh database would race
@@ -1034,13 +1160,23 @@ def _insert_ignore(engine: Engine, table: Table) -> Any:
     return insert(table)
 
 
-def _make_engine(url: str) -> Engine:
+def _make_engine(url: str, *, read_only: bool = False) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        if parsed.drivername == "postgresql" and importlib.util.find_spec("psycopg2") is None:
+            url = parsed.set(drivername="postgresql+psycopg")  # the driver we depend on
+        # fail fast on an unreachable server instead of the OS's minutes-long TCP timeout
+        return create_engine(
+            url, pool_pre_ping=True, connect_args={"connect_timeout": _CONNECT_TIMEOUT}
+        )
     database = parsed.database
-    if database and database != ":memory:":
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    path = _sqlite_path(url)
+    if read_only and path is not None:
+        # SQLite's own read-only mode: any write attempt fails instead of touching the file
+        uri = f"file:{quote(str(path.resolve()))}"
+        url = parsed.set(database=uri, query={**parsed.query, "mode": "ro", "uri": "true"})
+    elif database and database != ":memory:" and path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 60})
 
     @event.listens_for(engine, "connect")
@@ -1048,7 +1184,8 @@ def _make_engine(url: str) -> Engine:
         # Transactions are begun by SQLAlchemy's "begin" event below, not by the driver.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if not read_only:  # switching the journal mode is a write
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=60000")

@@ -79,10 +79,21 @@ def reprocess(
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         for name in ("distributed", "prefect"):
             logging.getLogger(name).setLevel(logging.WARNING)
+    from ingest.archive import ArchiveError
+    from ingest.cli.run import check_writable_store
+    from ingest.reprocess import check_archive_argument
+
     for path in archives:
-        if not path.exists():
-            raise typer.BadParameter(f"no such file or folder: {path}", param_hint="ARCHIVES")
+        try:
+            check_archive_argument(path)
+        except FileNotFoundError:
+            raise typer.BadParameter(
+                f"no such file or folder: {path}", param_hint="ARCHIVES"
+            ) from None
+        except ArchiveError as error:
+            raise typer.BadParameter(str(error), param_hint="ARCHIVES") from None
     settings = _settings(store, home, batch_size=batch_size)
+    check_writable_store(settings.resolved_store_url())
     console = Console(stderr=True)
     progress = Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -194,7 +205,7 @@ def search(
     from ingest.store import Store
 
     settings = _settings(store, home)
-    hits = Store(settings.resolved_store_url()).search(query, limit=limit)
+    hits = Store(settings.resolved_store_url(), read_only=True).search(query, limit=limit)
     if as_json:
         for hit in hits:
             typer.echo(json.dumps(hit.__dict__, ensure_ascii=False))
@@ -230,7 +241,7 @@ def runs(
     table = Table(title="runs")
     for column in ("started", "state", "records", "docs/s", "statuses", "host", "id"):
         table.add_column(column)
-    for run in Store(settings.resolved_store_url()).list_runs(limit=limit):
+    for run in Store(settings.resolved_store_url(), read_only=True).list_runs(limit=limit):
         stats = run["stats"]
         table.add_row(
             str(run["started_at"])[:19],
