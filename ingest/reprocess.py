@@ -42,7 +42,7 @@ from ingest.archive import (
 from ingest.config import Settings
 from ingest.localfiles import LocalFileError, local_kind, walk_files
 from ingest.models import Failure, RawPage
-from ingest.store import Store
+from ingest.store import ArchiveBusyError, Store
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +144,7 @@ class ReprocessStats:
 
     records: int = 0  # records processed by this run (failures included)
     resumed_from: int = 0  # records skipped because a checkpoint said they were done
+    resumed_runs: dict[str, str] = field(default_factory=dict)  # run id -> state: whose they were
     statuses: Counter[str] = field(default_factory=Counter)
     memory_hits: int = 0
     model_sentences: int = 0
@@ -166,6 +167,7 @@ class ReprocessStats:
         return {
             "records": self.records,
             "resumed_from": self.resumed_from,
+            "resumed_runs": dict(self.resumed_runs),
             "statuses": dict(sorted(self.statuses.items())),
             "memory_hits": self.memory_hits,
             "model_sentences": self.model_sentences,
@@ -239,23 +241,18 @@ def reprocess(
             on_progress(stats)
 
     try:
+        # every archive is claimed before any is processed: one that a live run is working
+        # on refuses the whole run (ArchiveBusyError) instead of counting its records as done
+        claims = []
         for path in paths:
             key = str(path.resolve())
             identity = archive_identity(path)
-            checkpoint = store.get_checkpoint(key)
-            skip = 0
-            if (
-                checkpoint is not None
-                and not checkpoint.completed
-                and checkpoint.identity == identity
-                and (checkpoint.force or not force)  # a forced run never trusts a lazy one
-            ):
-                skip = checkpoint.records_done
-            else:
-                store.set_checkpoint(
-                    key, identity=identity, records_done=0, force=force, run_id=run_id, restart=True
-                )
-            stats.resumed_from += skip
+            claim = store.claim_checkpoint(key, identity=identity, run_id=run_id, force=force)
+            claims.append((path, key, identity, claim.skip))
+            stats.resumed_from += claim.skip
+            if claim.resumed_run:
+                stats.resumed_runs[claim.resumed_run] = claim.resumed_state or "unknown"
+        for path, key, identity, skip in claims:
             done = _run_archive(
                 path,
                 key=key,
@@ -285,6 +282,9 @@ def reprocess(
         state = "finished"
     except KeyboardInterrupt:
         state = "interrupted"
+        raise
+    except ArchiveBusyError:
+        state = "refused"  # another live run owns an archive; this one did nothing
         raise
     finally:
         stats.seconds = time.perf_counter() - started

@@ -244,6 +244,29 @@ class Checkpoint:
     run_id: str | None
 
 
+STALE_RUN_SECONDS = 3600.0  # a run on another host whose checkpoint did not move is dead
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Where a run starts on an archive: records to skip, and whose work they were."""
+
+    skip: int
+    resumed_run: str | None  # the run that did the skipped records (None: a new pass)
+    resumed_state: str | None  # its state: "interrupted", "failed", …
+
+
+class ArchiveBusyError(RuntimeError):
+    """Another live run is reprocessing this archive; its checkpoint is not ours to resume."""
+
+    def __init__(self, archive: str, run_id: str, pid: int | None, host: str | None) -> None:
+        self.archive, self.run_id, self.pid, self.host = archive, run_id, pid, host
+        super().__init__(
+            f"archive {archive} is being reprocessed by run {run_id} "
+            f"(pid {pid} on host {host}); run again when it has finished"
+        )
+
+
 def english_text(document: Document) -> str:
     """Title and paragraphs in English (translated or originally English), one per line."""
     parts = [document.title_english] if document.title_english else []
@@ -1010,6 +1033,74 @@ class Store:
                 update(checkpoints).where(checkpoints.c.archive == archive).values(**values)
             )
 
+    def claim_checkpoint(
+        self,
+        archive: str,
+        *,
+        identity: str,
+        run_id: str,
+        force: bool = False,
+        stale_after: float = STALE_RUN_SECONDS,
+    ) -> Claim:
+        """Make ``run_id`` the owner of the archive's checkpoint, atomically; say where to start.
+
+        An unfinished checkpoint owned by another run that is still alive (its pid exists on
+        this host, or, on another host, it moved in the last ``stale_after`` seconds) raises
+        ``ArchiveBusyError``: its records are that run's work in progress, not "done". A
+        checkpoint of a dead or ended run with the same archive identity is resumed (unless
+        this run is forced and that one was not); anything else starts a new pass.
+        """
+        now = datetime.now(UTC)
+        with self._writing() as conn:
+            row = conn.execute(select(checkpoints).where(checkpoints.c.archive == archive)).first()
+            owner = None
+            if row is not None and row.run_id:
+                owner = conn.execute(
+                    select(runs.c.state, runs.c.pid, runs.c.host).where(runs.c.id == row.run_id)
+                ).first()
+            if (
+                row is not None
+                and not row.completed
+                and row.run_id != run_id
+                and owner is not None
+                and owner.state == "running"
+                and _run_is_live(owner.host, owner.pid, row.updated_at, now, stale_after)
+            ):
+                raise ArchiveBusyError(archive, row.run_id, owner.pid, owner.host)
+            resume = (
+                row is not None
+                and not row.completed
+                and row.identity == identity
+                and (bool(row.force) or not force)  # a forced run never trusts a lazy one
+            )
+            if resume:
+                assert row is not None
+                conn.execute(
+                    update(checkpoints)
+                    .where(checkpoints.c.archive == archive)
+                    .values(run_id=run_id, updated_at=now)
+                )
+                return Claim(
+                    int(row.records_done),
+                    row.run_id if row.records_done else None,
+                    owner.state if owner is not None and row.records_done else None,
+                )
+            values = {
+                "identity": identity,
+                "records_done": 0,
+                "completed": False,
+                "force": force,
+                "run_id": run_id,
+                "updated_at": now,
+            }
+            if row is None:
+                conn.execute(insert(checkpoints).values(archive=archive, **values))
+            else:
+                conn.execute(
+                    update(checkpoints).where(checkpoints.c.archive == archive).values(**values)
+                )
+            return Claim(0, None, None)
+
     # -- translation memory --------------------------------------------------------------------
 
     def translation_memory(self) -> SqlTranslationMemory:
@@ -1017,6 +1108,19 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _run_is_live(
+    host: str | None, pid: int | None, updated_at: datetime | None, now: datetime, stale: float
+) -> bool:
+    """Whether a "running" run still works: its process exists (this host) or it moved lately."""
+    if host == socket.gethostname():
+        return pid is not None and _alive(pid)
+    if updated_at is None:
+        return False
+    if updated_at.tzinfo is None:  # SQLite returns naive UTC times
+        updated_at = updated_at.replace(tzinfo=UTC)
+    return (now - updated_at).total_seconds() < stale
 
 
 def _alive(pid: int) -> bool:

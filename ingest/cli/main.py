@@ -43,13 +43,13 @@ def describe_error(error: BaseException) -> str | None:
     from pydantic_settings import SettingsError
 
     from ingest.archive import ArchiveError
-    from ingest.store import StoreError, describe_database_error
+    from ingest.store import ArchiveBusyError, StoreError, describe_database_error
 
     if isinstance(error, ValidationError):
         return _invalid_settings(error)
     if isinstance(error, SettingsError):
         return _unparsable_setting(error)
-    if isinstance(error, StoreError | ArchiveError):
+    if isinstance(error, StoreError | ArchiveError | ArchiveBusyError):
         return str(error)
     from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 

@@ -166,6 +166,7 @@ def _run_on_dask(
     data = result.get("stats", {})
     stats.records = int(data.get("records", 0))
     stats.resumed_from = int(data.get("resumed_from", 0))
+    stats.resumed_runs.update(data.get("resumed_runs", {}))
     stats.statuses.update(data.get("statuses", {}))
     stats.memory_hits = int(data.get("memory_hits", 0))
     stats.model_sentences = int(data.get("model_sentences", 0))
@@ -182,7 +183,12 @@ def _print_stats(console: Any, stats: Any, run_id: str, store_url: str) -> None:
         highlight=False,
     )
     if stats.resumed_from:
-        console.print(f"resumed: {stats.resumed_from} record(s) were done by an earlier run")
+        earlier = ", ".join(f"run {run} ({state})" for run, state in stats.resumed_runs.items())
+        console.print(
+            f"resumed: {stats.resumed_from} record(s) were done by an earlier run"
+            + (f": {earlier}" if earlier else ""),
+            highlight=False,
+        )
     if stats.memory_hits or stats.model_sentences:
         console.print(
             f"translation: {stats.model_sentences} sentence(s) by a model, "
