@@ -331,6 +331,16 @@ def check_store_url(url: str) -> None:
         raise StoreError(f"not an SQLite database: {path}")
 
 
+def _nothing_in_wal(path: Path) -> bool:
+    """Whether an SQLite database has no write-ahead log waiting to be checkpointed."""
+    try:
+        return path.with_name(path.name + "-wal").stat().st_size == 0
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
 def _sqlite_path(url: str) -> Path | None:
     """The database file of an SQLite URL (None for other backends, memory or URI forms)."""
     parsed = make_url(url)
@@ -369,7 +379,7 @@ class Store:
         self.dialect = self.engine.dialect.name
         self._local = threading.local()  # per-thread prefetched versions
         try:
-            if not self._schema_present():
+            if not self._readable_schema_present(path):
                 if self.read_only:
                     raise StoreError(
                         f"{safe_store_url(url)} is not an ingest store (its tables are missing)"
@@ -397,6 +407,22 @@ class Store:
                 f"cannot write to the store {safe_store_url(self.url)}: "
                 f"{describe_database_error(error)}"
             ) from error
+
+    def _readable_schema_present(self, path: Path | None) -> bool:
+        """``_schema_present``, reopening a read-only SQLite store as immutable if need be.
+
+        A WAL-mode file in a folder the user cannot write cannot even be read with
+        ``mode=ro`` (SQLite must create its ``-shm`` file). With no pending ``-wal`` file
+        beside it, everything is in the database file: ``immutable=1`` reads it as it is.
+        """
+        try:
+            return self._schema_present()
+        except DBAPIError:
+            if not (self.read_only and path is not None and _nothing_in_wal(path)):
+                raise
+        self.engine.dispose()
+        self.engine = _make_engine(self.url, read_only=True, immutable=True)
+        return self._schema_present()
 
     def _schema_present(self) -> bool:
         """Whether every table exists, checked without a write transaction."""
@@ -1264,7 +1290,7 @@ def _insert_ignore(engine: Engine, table: Table) -> Any:
     return insert(table)
 
 
-def _make_engine(url: str, *, read_only: bool = False) -> Engine:
+def _make_engine(url: str, *, read_only: bool = False, immutable: bool = False) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         if parsed.drivername == "postgresql" and importlib.util.find_spec("psycopg2") is None:
@@ -1278,7 +1304,10 @@ def _make_engine(url: str, *, read_only: bool = False) -> Engine:
     if read_only and path is not None:
         # SQLite's own read-only mode: any write attempt fails instead of touching the file
         uri = f"file:{quote(str(path.resolve()))}"
-        url = parsed.set(database=uri, query={**parsed.query, "mode": "ro", "uri": "true"})
+        query = {**parsed.query, "mode": "ro", "uri": "true"}
+        if immutable:  # only when nothing can be in a -wal file (see _readable_schema_present)
+            query["immutable"] = "1"
+        url = parsed.set(database=uri, query=query)
     elif database and database != ":memory:" and path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 60})
