@@ -15,7 +15,14 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from ingest.config import Settings
-from ingest.localfiles import LocalFileError, Unreadable, local_kind, open_regular, walk_files
+from ingest.localfiles import (
+    LocalFileError,
+    Unreadable,
+    local_kind,
+    not_regular_reason,
+    open_regular,
+    walk_files,
+)
 from ingest.models import Failure, RawPage
 
 PAGE_SUFFIXES = (".html", ".htm", ".xhtml", ".html.gz", ".htm.gz", ".xhtml.gz")
@@ -87,8 +94,7 @@ def resolve_inputs(
             for target in _resolve_file(path, item, settings, resolution, language_hint):
                 add(target)
         elif kind == "other":
-            reason = "not a regular file (a FIFO, device or socket)"
-            resolution.failures.append(_local_failure(path, item, reason))
+            resolution.failures.append(_local_failure(path, item, not_regular_reason(path)))
         else:
             resolution.failures.append(
                 Failure(url=item, source=item, stage="read", reason="no such file, folder or URL")

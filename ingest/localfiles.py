@@ -22,6 +22,7 @@ __all__ = [
     "Unreadable",
     "describe_os_error",
     "local_kind",
+    "not_regular_reason",
     "open_regular",
     "walk_files",
 ]
@@ -68,6 +69,14 @@ def _kind_of(mode: int) -> str:
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "a device"
     return "not a regular file"
+
+
+def not_regular_reason(path: str | os.PathLike[str]) -> str:
+    """``not a regular file: a FIFO`` (a device, a socket, a folder…) for a special file."""
+    try:
+        return f"not a regular file: {_kind_of(os.stat(path).st_mode)}"
+    except OSError as error:
+        return f"cannot read: {describe_os_error(error)}"
 
 
 def local_kind(path: str | os.PathLike[str]) -> str:

@@ -40,7 +40,7 @@ from ingest.archive import (
     iter_archive,
 )
 from ingest.config import Settings
-from ingest.localfiles import LocalFileError, local_kind, walk_files
+from ingest.localfiles import LocalFileError, Unreadable, local_kind, walk_files
 from ingest.models import Failure, RawPage
 from ingest.store import ArchiveBusyError, Store
 
@@ -70,7 +70,11 @@ def archive_files(path: Path) -> list[Path]:
             return [path]
     except LocalFileError:
         return [path]  # iter_archive records why it cannot be read
-    return [f for f in walk_files(path, wanted=is_archive_name) if isinstance(f, Path)]
+    # an unreadable subfolder or special file stays in the list: iter_archive records why
+    return [
+        Path(f.path) if isinstance(f, Unreadable) else f
+        for f in walk_files(path, wanted=is_archive_name)
+    ]
 
 
 def _stat_or_none(file: Path) -> os.stat_result | None:

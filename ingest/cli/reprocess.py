@@ -79,19 +79,16 @@ def reprocess(
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         for name in ("distributed", "prefect"):
             logging.getLogger(name).setLevel(logging.WARNING)
-    from ingest.archive import ArchiveError
     from ingest.cli.run import check_writable_store
     from ingest.reprocess import check_archive_argument
 
     for path in archives:
         try:
-            check_archive_argument(path)
+            check_archive_argument(path)  # a file that is not an archive: one `error:` line
         except FileNotFoundError:
             raise typer.BadParameter(
                 f"no such file or folder: {path}", param_hint="ARCHIVES"
             ) from None
-        except ArchiveError as error:
-            raise typer.BadParameter(str(error), param_hint="ARCHIVES") from None
     settings = _settings(store, home, batch_size=batch_size)
     check_writable_store(settings.resolved_store_url())
     console = Console(stderr=True)
