@@ -455,6 +455,7 @@ def test_remote_sitemap_indexes_that_reference_each_other(home, tmp_path):
 
 
 @pytest.mark.prefect
+@pytest.mark.slow
 def test_ingest_run_with_a_cycle_a_fifo_and_a_good_page_goes_on(home, tmp_path):
     (tmp_path / "index-a.xml").write_text(_index("index-b.xml"))
     (tmp_path / "index-b.xml").write_text(_index("index-a.xml"))
@@ -513,6 +514,7 @@ def _peak_rss_mb(args: list[str], env: dict[str, str]) -> tuple[int, str]:
     return usage.ru_maxrss // 1024, text
 
 
+@pytest.mark.slow
 def test_a_half_gigabyte_jsonl_line_keeps_memory_flat(tmp_path):
     small = tmp_path / "small.jsonl"
     small.write_text(jsonl_line(1) + jsonl_line(3))
@@ -551,6 +553,7 @@ def _checkpoint_moved(database: Path) -> bool:
     return bool(row and row[0])
 
 
+@pytest.mark.slow
 def test_a_second_concurrent_reprocess_is_refused_not_resumed(home, tmp_path):
     archive = _big_archive(tmp_path / "many.jsonl", 1500)
     database = home / "ingest.db"
