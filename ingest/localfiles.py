@@ -34,6 +34,7 @@ class LocalFileError(OSError):
     def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
         super().__init__(reason)
         self.path = str(path)
+        self.filename = self.path  # so generic OSError handlers can name the file
         self.reason = reason
 
     def __str__(self) -> str:

@@ -29,7 +29,7 @@ from ingest.discover import discover_source
 from ingest.inputs import MAX_SITEMAP_DEPTH, resolve_inputs
 from ingest.models import Failure, RawPage
 from ingest.reprocess import archive_identity, reprocess
-from ingest.sources_file import Source
+from ingest.sources_file import Source, SourcesFileError, load_sources
 from ingest.store import Store, runs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -607,3 +607,20 @@ def test_the_checkpoint_of_a_dead_run_is_resumed_and_named(home, tmp_path):
     checkpoint = store.get_checkpoint(key)
     assert checkpoint is not None and checkpoint.completed
     assert checkpoint.run_id == report.run_id  # the checkpoint now belongs to the new run
+
+
+def test_other_local_readers_refuse_a_fifo_with_one_line(home, tmp_path):
+    """`ingest detect -f`, `ingest models install` and sources files never block on a FIFO."""
+    for name in ("text.txt", "demo.argosmodel", "sources.toml"):
+        os.mkfifo(tmp_path / name)
+    detected = cli("detect", "-f", str(tmp_path / "text.txt"), timeout=60)
+    assert_one_error_line(detected, f"{tmp_path / 'text.txt'}: not a regular file: a FIFO")
+    installed = cli("models", "install", str(tmp_path / "demo.argosmodel"), timeout=60)
+    assert_no_traceback(installed)
+    assert installed.returncode == 1  # documented: 1 when a package could not be installed
+    assert "not a regular file: a FIFO" in installed.stderr
+    with pytest.raises(SourcesFileError, match="cannot read: not a regular file: a FIFO"):
+        load_sources(tmp_path / "sources.toml")
+    not_utf8 = tmp_path / "latin1.txt"
+    not_utf8.write_bytes("caf\xe9\n".encode("latin-1"))
+    assert_one_error_line(cli("detect", "-f", str(not_utf8), timeout=60), "not UTF-8 text")

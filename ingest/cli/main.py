@@ -57,6 +57,12 @@ def describe_error(error: BaseException) -> str | None:
         return f"bad store URL: {_first_line(error)}"
     if isinstance(error, DBAPIError):
         return f"store error: {describe_database_error(error)}"
+    if isinstance(error, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {error.start}: {error.reason})"
+    from ingest.sources_file import SourcesFileError
+
+    if isinstance(error, SourcesFileError):
+        return str(error)
     if isinstance(error, OSError):
         from ingest.localfiles import describe_os_error
 
