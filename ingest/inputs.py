@@ -49,8 +49,12 @@ class Resolution:
 
 
 def file_uri(path: Path) -> str:
-    """The identity of a local page: its absolute file:// URI."""
-    return path.resolve().as_uri()
+    """The identity of a local page: its absolute file:// URI (symlinks resolved if possible:
+    a symlink loop keeps its own path, and reading it records the reason)."""
+    try:
+        return path.resolve().as_uri()
+    except (OSError, RuntimeError):
+        return path.absolute().as_uri()
 
 
 def is_url(item: str) -> bool:

@@ -95,7 +95,7 @@ def archive_identity(path: Path) -> str:
     for file in archive_files(path):
         stat = _stat_or_none(file)
         size, mtime = (stat.st_size, stat.st_mtime_ns) if stat is not None else (-1, -1)
-        digest.update(f"{file.resolve()}\0{size}\0{mtime}\n".encode())
+        digest.update(f"{resolved(file)}\0{size}\0{mtime}\n".encode())
     return digest.hexdigest()[:32]
 
 
@@ -123,6 +123,15 @@ def iter_positioned(path: Path, *, source: str | None = None) -> Iterator[Positi
         base += size
 
 
+def resolved(path: Path) -> Path:
+    """``path.resolve()``, or the absolute path when it cannot be resolved (a symlink loop):
+    reading it then records the reason as a failure row."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
+
+
 def check_archive_argument(path: Path) -> None:
     """Refuse, before any run starts, an argument that is missing or not an archive.
 
@@ -135,7 +144,7 @@ def check_archive_argument(path: Path) -> None:
         return
     if kind == "missing":
         raise FileNotFoundError(f"no such archive: {path}")
-    if kind == "file":
+    if kind in ("file", "other"):  # a FIFO or device named like an archive: a failure row
         check_archive_name(path)
 
 
@@ -249,7 +258,7 @@ def reprocess(
         # on refuses the whole run (ArchiveBusyError) instead of counting its records as done
         claims = []
         for path in paths:
-            key = str(path.resolve())
+            key = str(resolved(path))
             identity = archive_identity(path)
             claim = store.claim_checkpoint(key, identity=identity, run_id=run_id, force=force)
             claims.append((path, key, identity, claim.skip))

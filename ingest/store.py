@@ -374,7 +374,8 @@ class Store:
         self.url = url
         path = _sqlite_path(url)
         # a store that does not exist yet is created (empty) as before, even for reading
-        self.read_only = read_only and (path is None or path.exists())
+        in_memory = path is None and make_url(url).get_backend_name() == "sqlite"
+        self.read_only = read_only and not in_memory and (path is None or path.exists())
         self.engine = _make_engine(url, read_only=self.read_only)
         self.dialect = self.engine.dialect.name
         self._local = threading.local()  # per-thread prefetched versions
@@ -382,7 +383,7 @@ class Store:
             if not self._readable_schema_present(path):
                 if self.read_only:
                     raise StoreError(
-                        f"{safe_store_url(url)} is not an ingest store (its tables are missing)"
+                        f"{safe_store_url(url)} has no ingest tables: nothing was stored there"
                     )
                 self._create_schema()
         except DBAPIError as error:
