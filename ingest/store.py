@@ -151,7 +151,8 @@ runs = Table(
     metadata,
     Column("id", String(36), primary_key=True),
     Column("kind", String(32), nullable=False),  # "reprocess", …
-    Column("state", String(16), nullable=False),  # "running", "finished", "failed"
+    # "running", "finished", "failed", "interrupted" (died), "refused" (archive busy)
+    Column("state", String(16), nullable=False),
     Column("inputs", Text, nullable=False),  # JSON list
     Column("force", Boolean, nullable=False, default=False),
     Column("host", Text),
@@ -1060,6 +1061,18 @@ class Store:
                 update(checkpoints).where(checkpoints.c.archive == archive).values(**values)
             )
 
+    def check_not_busy(self, archive: str, *, stale_after: float = STALE_RUN_SECONDS) -> None:
+        """Raise ``ArchiveBusyError`` if a live run is reprocessing ``archive`` (read only).
+
+        For an early, clean refusal (e.g. before a Prefect flow starts); the binding check is
+        the atomic one in ``claim_checkpoint``.
+        """
+        with self.engine.connect() as conn:
+            row, owner = _checkpoint_and_owner(conn, archive)
+        busy = _busy_error(archive, row, owner, None, datetime.now(UTC), stale_after)
+        if busy is not None:
+            raise busy
+
     def claim_checkpoint(
         self,
         archive: str,
@@ -1079,21 +1092,10 @@ class Store:
         """
         now = datetime.now(UTC)
         with self._writing() as conn:
-            row = conn.execute(select(checkpoints).where(checkpoints.c.archive == archive)).first()
-            owner = None
-            if row is not None and row.run_id:
-                owner = conn.execute(
-                    select(runs.c.state, runs.c.pid, runs.c.host).where(runs.c.id == row.run_id)
-                ).first()
-            if (
-                row is not None
-                and not row.completed
-                and row.run_id != run_id
-                and owner is not None
-                and owner.state == "running"
-                and _run_is_live(owner.host, owner.pid, row.updated_at, now, stale_after)
-            ):
-                raise ArchiveBusyError(archive, row.run_id, owner.pid, owner.host)
+            row, owner = _checkpoint_and_owner(conn, archive)
+            busy = _busy_error(archive, row, owner, run_id, now, stale_after)
+            if busy is not None:
+                raise busy
             resume = (
                 row is not None
                 and not row.completed
@@ -1135,6 +1137,33 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _checkpoint_and_owner(conn: Connection, archive: str) -> tuple[Any, Any]:
+    """The checkpoint row of an archive and (state, pid, host) of the run that owns it."""
+    row = conn.execute(select(checkpoints).where(checkpoints.c.archive == archive)).first()
+    owner = None
+    if row is not None and row.run_id:
+        owner = conn.execute(
+            select(runs.c.state, runs.c.pid, runs.c.host).where(runs.c.id == row.run_id)
+        ).first()
+    return row, owner
+
+
+def _busy_error(
+    archive: str, row: Any, owner: Any, run_id: str | None, now: datetime, stale: float
+) -> ArchiveBusyError | None:
+    """The error to raise when another live run owns the unfinished checkpoint, else None."""
+    if (
+        row is not None
+        and not row.completed
+        and row.run_id != run_id
+        and owner is not None
+        and owner.state == "running"
+        and _run_is_live(owner.host, owner.pid, row.updated_at, now, stale)
+    ):
+        return ArchiveBusyError(archive, row.run_id, owner.pid, owner.host)
+    return None
 
 
 def _run_is_live(

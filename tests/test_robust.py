@@ -30,7 +30,7 @@ from ingest.inputs import MAX_SITEMAP_DEPTH, resolve_inputs
 from ingest.models import Failure, RawPage
 from ingest.reprocess import archive_identity, reprocess
 from ingest.sources_file import Source, SourcesFileError, load_sources
-from ingest.store import Store, runs
+from ingest.store import ArchiveBusyError, Store, runs
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples"
@@ -578,11 +578,27 @@ def test_a_second_concurrent_reprocess_is_refused_not_resumed(home, tmp_path):
     assert first.returncode == 0, first_err[-2000:]
     assert "resumed" not in second.stderr
     line = assert_one_error_line(second, f"archive {archive.resolve()} is being reprocessed by run")
-    runs = Store(f"sqlite:///{database}").list_runs()
-    (finished,) = [r for r in runs if r["state"] == "finished"]
-    (refused,) = [r for r in runs if r["state"] == "refused"]
+    (finished,) = Store(f"sqlite:///{database}").list_runs()  # the refused one never started
+    assert finished["state"] == "finished" and finished["stats"]["records"] == 1500
     assert f"by run {finished['id']} (pid {first.pid} on host {finished['host']})" in line
-    assert finished["stats"]["records"] == 1500 and refused["records"] == 0
+
+
+def test_the_claim_itself_refuses_an_archive_a_live_run_owns(home, tmp_path):
+    """The atomic check in the store, for a run that got past the CLI's early check."""
+    archive = _big_archive(tmp_path / "pages.jsonl", 6)
+    settings = load_settings()
+    store = Store(settings.resolved_store_url())
+    owner = store.start_run("reprocess", [str(archive)])  # this process: alive, this host
+    key = str(archive.resolve())
+    store.set_checkpoint(key, identity=archive_identity(archive), records_done=2, run_id=owner)
+    with pytest.raises(ArchiveBusyError, match=f"by run {owner} \\(pid {os.getpid()} on host"):
+        reprocess([archive], settings, store=store)
+    states = {run["id"]: run["state"] for run in store.list_runs()}
+    assert states.pop(owner) == "running"
+    assert list(states.values()) == ["refused"]
+    checkpoint = store.get_checkpoint(key)
+    assert checkpoint is not None and checkpoint.run_id == owner and checkpoint.records_done == 2
+    assert store.count_documents() == 0
 
 
 def test_the_checkpoint_of_a_dead_run_is_resumed_and_named(home, tmp_path):

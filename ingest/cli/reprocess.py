@@ -91,6 +91,7 @@ def reprocess(
             ) from None
     settings = _settings(store, home, batch_size=batch_size)
     check_writable_store(settings.resolved_store_url())
+    _refuse_busy_archives(archives, settings.resolved_store_url())
     console = Console(stderr=True)
     progress = Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -127,6 +128,20 @@ def reprocess(
     _print_stats(console, stats, run_id, settings.resolved_store_url())
     if stats.records and stats.statuses.get("failed", 0) == stats.records:
         raise typer.Exit(code=1)
+
+
+def _refuse_busy_archives(archives: list[Path], store_url: str) -> None:
+    """One `error:` line now, rather than from inside the flow, if a live run owns an archive."""
+    from ingest.reprocess import resolved
+    from ingest.store import Store
+
+    store = Store(store_url)
+    try:
+        store.reap_runs()  # runs of this machine that died are not busy
+        for path in archives:
+            store.check_not_busy(str(resolved(path)))
+    finally:
+        store.close()
 
 
 def _run_on_dask(
