@@ -28,6 +28,13 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from ingest.localfiles import (
+    LocalFileError,
+    Unreadable,
+    local_kind,
+    open_regular,
+    walk_files,
+)
 from ingest.models import Failure, RawPage
 
 if TYPE_CHECKING:
@@ -322,27 +329,53 @@ def iter_archive(
     """
     path = Path(path)
     src = source if source is not None else str(path)
-    if path.is_dir():
-        for root, dirs, files in os.walk(path):
-            dirs.sort()
-            for name in sorted(files):
-                child = Path(root) / name
-                if _has_suffix(child, HTML_SUFFIXES + WARC_SUFFIXES + JSONL_SUFFIXES):
-                    yield from iter_archive(child, source=src, max_body_bytes=max_body_bytes)
+    try:
+        kind = local_kind(path)
+    except LocalFileError as error:
+        yield _unreadable_failure(path, src, error.reason)
         return
-    if not path.exists():
+    if kind == "folder":
+        for child in walk_files(path, wanted=is_archive_name):
+            if isinstance(child, Unreadable):
+                yield _unreadable_failure(Path(child.path), src, child.reason)
+            else:
+                yield from iter_archive(child, source=src, max_body_bytes=max_body_bytes)
+        return
+    if kind == "missing":
         raise FileNotFoundError(path)
-    if _has_suffix(path, WARC_SUFFIXES):
-        yield from _iter_warc(path, src, max_body_bytes)
-    elif _has_suffix(path, JSONL_SUFFIXES):
-        yield from _iter_jsonl(path, src, max_body_bytes)
-    elif _has_suffix(path, HTML_SUFFIXES):
-        yield read_html_file(path, source=src, max_body_bytes=max_body_bytes)
-    else:
+    check_archive_name(path)
+    try:
+        handle = open_regular(path)
+    except LocalFileError as error:
+        yield _unreadable_failure(path, src, error.reason)
+        return
+    with handle:
+        if _has_suffix(path, WARC_SUFFIXES):
+            yield from _iter_warc(handle, path, src, max_body_bytes)
+        elif _has_suffix(path, JSONL_SUFFIXES):
+            yield from _iter_jsonl(handle, path, src, max_body_bytes)
+        else:
+            yield _html_page(handle, path, src, max_body_bytes)
+
+
+def is_archive_name(name: str) -> bool:
+    """Whether ``iter_archive`` reads a file of this name (WARC, JSONL or HTML)."""
+    return name.lower().endswith(HTML_SUFFIXES + WARC_SUFFIXES + JSONL_SUFFIXES)
+
+
+def check_archive_name(path: Path) -> None:
+    """Raise ``ArchiveError`` for a file ``iter_archive`` cannot read, before reading it."""
+    if not is_archive_name(path.name):
         raise ArchiveError(
             f"{path}: not a WARC, JSONL or HTML file "
             f"(expected one of {', '.join(WARC_SUFFIXES + JSONL_SUFFIXES + HTML_SUFFIXES)})"
         )
+
+
+def _unreadable_failure(path: Path, source: str, reason: str) -> Failure:
+    return Failure(
+        url=path.absolute().as_uri(), source=source, stage="read", reason=reason, archive_path=None
+    )
 
 
 def read_html_file(
@@ -350,18 +383,27 @@ def read_html_file(
 ) -> RawPage | Failure:
     """One local HTML file (optionally gzipped) as a page; identity is its file:// URI."""
     path = Path(path)
-    url = path.resolve().as_uri()
     src = source if source is not None else str(path)
     try:
-        with open(path, "rb") as raw:
-            stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if path.name.endswith(".gz") else raw
-            body = stream.read(max_body_bytes + 1)
+        handle = open_regular(path)
+    except LocalFileError as error:
+        return Failure(url=path.absolute().as_uri(), source=src, stage="read", reason=error.reason)
+    with handle:
+        return _html_page(handle, path, src, max_body_bytes)
+
+
+def _html_page(raw: IO[bytes], path: Path, source: str, max_body_bytes: int) -> RawPage | Failure:
+    """The page in an open HTML(.gz) file, read at most ``max_body_bytes + 1`` bytes."""
+    url = path.resolve().as_uri()
+    try:
+        stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if path.name.endswith(".gz") else raw
+        body = stream.read(max_body_bytes + 1)
     except (OSError, EOFError, zlib.error) as error:
-        return Failure(url=url, source=src, stage="read", reason=f"unreadable file: {error}")
+        return Failure(url=url, source=source, stage="read", reason=f"unreadable file: {error}")
     if len(body) > max_body_bytes:
-        return Failure(url=url, source=src, stage="read", reason=_too_large(max_body_bytes))
-    mtime = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-    return RawPage(url=url, source=src, body=body, fetched_at=mtime)
+        return Failure(url=url, source=source, stage="read", reason=_too_large(max_body_bytes))
+    mtime = datetime.fromtimestamp(os.fstat(raw.fileno()).st_mtime, UTC)
+    return RawPage(url=url, source=source, body=body, fetched_at=mtime)
 
 
 def _too_large(cap: int) -> str:
@@ -371,32 +413,69 @@ def _too_large(cap: int) -> str:
 # -- JSONL
 
 
-def _iter_jsonl(path: Path, source: str, max_body: int) -> Iterator[RawPage | Failure]:
+def jsonl_line_cap(max_body: int) -> int:
+    """Longest JSONL line read into memory: the body cap, doubled for JSON escaping, plus 1 MiB
+    for the other fields. Longer lines are skipped in bounded chunks and recorded as too large."""
+    return 2 * max_body + (1 << 20)
+
+
+def read_bounded_line(stream: IO[bytes], cap: int) -> tuple[bytes | None, int]:
+    """(line, bytes consumed): the next line if at most ``cap`` bytes, else (None, its length).
+
+    An over-long line is never held in memory: after ``readline(cap)`` the rest of it is read
+    and dropped in 1 MiB chunks up to its newline. At the end of the stream: (b"", 0).
+    """
+    line = stream.readline(cap + 1)
+    if len(line) <= cap or line.endswith(b"\n"):
+        return line, len(line)
+    consumed = len(line)
+    del line
+    while True:
+        chunk = stream.readline(1 << 20)
+        consumed += len(chunk)
+        if not chunk or chunk.endswith(b"\n"):
+            return None, consumed
+
+
+def _iter_jsonl(
+    raw: IO[bytes], path: Path, source: str, max_body: int
+) -> Iterator[RawPage | Failure]:
     compressed = path.name.lower().endswith(".gz")
-    with open(path, "rb") as raw:
-        stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if compressed else raw
-        offset = 0
-        number = 0
-        while True:
-            number += 1
-            try:
-                line = stream.readline()
-            except (OSError, EOFError, zlib.error) as error:
-                yield Failure(
-                    url=f"{path.resolve().as_uri()}#line={number}",
-                    source=source,
-                    stage="read",
-                    reason=f"corrupt compressed stream: {error}",
-                    archive_path=str(path),
-                )
-                return
-            if not line:
-                return
-            here = None if compressed else offset
-            offset += len(line)
-            if not line.strip():
-                continue
-            yield _jsonl_item(line, path, number, here, source, max_body)
+    stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if compressed else raw
+    cap = jsonl_line_cap(max_body)
+    offset = 0
+    number = 0
+    while True:
+        number += 1
+        where = f"{path.resolve().as_uri()}#line={number}"
+        try:
+            line, consumed = read_bounded_line(stream, cap)
+        except (OSError, EOFError, zlib.error) as error:
+            yield Failure(
+                url=where,
+                source=source,
+                stage="read",
+                reason=f"corrupt compressed stream: {error}",
+                archive_path=str(path),
+            )
+            return
+        if line is not None and not line:
+            return
+        here = None if compressed else offset
+        offset += consumed
+        if line is None:
+            yield Failure(
+                url=where,
+                source=source,
+                stage="read",
+                reason=f"too large: line {number} exceeds {cap} bytes",
+                archive_path=str(path),
+                archive_offset=here,
+            )
+            continue
+        if not line.strip():
+            continue
+        yield _jsonl_item(line, path, number, here, source, max_body)
 
 
 def _jsonl_item(
@@ -460,14 +539,15 @@ def _str_or_none(value: object) -> str | None:
 # -- WARC
 
 
-def _iter_warc(path: Path, source: str, max_body: int) -> Iterator[RawPage | Failure]:
-    with open(path, "rb") as fh:
-        head = fh.read(3)
-        fh.seek(0)
-        if head == _GZIP_MAGIC:
-            yield from _iter_warc_members(fh, path, source, max_body)
-        else:
-            yield from _iter_warc_plain(fh, path, source, max_body)
+def _iter_warc(
+    fh: IO[bytes], path: Path, source: str, max_body: int
+) -> Iterator[RawPage | Failure]:
+    head = fh.read(3)
+    fh.seek(0)
+    if head == _GZIP_MAGIC:
+        yield from _iter_warc_members(fh, path, source, max_body)
+    else:
+        yield from _iter_warc_plain(fh, path, source, max_body)
 
 
 def _iter_warc_members(
@@ -689,10 +769,13 @@ def _record_to_item(
 def read_record(archive_path: str, offset: int) -> RawPage:
     """The page stored at ``offset`` of a WARC (or JSONL) file, for reprocess-by-reference."""
     path = Path(archive_path)
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         if _has_suffix(path, JSONL_SUFFIXES):
             fh.seek(offset)
-            item = _jsonl_item(fh.readline(), path, 0, offset, str(path), DEFAULT_MAX_BODY)
+            line, _ = read_bounded_line(fh, jsonl_line_cap(DEFAULT_MAX_BODY))
+            if line is None:
+                raise ArchiveError(f"{path}:{offset}: {_too_large(DEFAULT_MAX_BODY)}")
+            item = _jsonl_item(line, path, 0, offset, str(path), DEFAULT_MAX_BODY)
             return _expect_page(item, path, offset)
         fh.seek(offset)
         if fh.read(3) == _GZIP_MAGIC:

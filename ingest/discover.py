@@ -263,7 +263,9 @@ def _read_local(location: str) -> tuple[bytes, str] | None:
         return None
     else:
         path = Path(location)
-    with open(path, "rb") as fh:
+    from ingest.localfiles import open_regular
+
+    with open_regular(path) as fh:  # never blocks on a FIFO; refuses devices
         data = fh.read(MAX_SITEMAP_BYTES + 1)
     return data, path.resolve().as_uri()
 
@@ -310,10 +312,24 @@ def discover_source(
             yield from fresh(discover_sitemap(data, base)[0], base)
         else:
             yield from fresh(discover_feed(data, base), base)
-    queue = [(sitemap, 0, "") for sitemap in source.sitemaps]  # "": named by the user
+    # (location, the chain of indexes that led to it, the document that named it — "" when the
+    # user did): a child already in its chain is a cycle, reported as a failure naming it; one
+    # reached twice through different indexes is read once
+    queue: list[tuple[str, tuple[str, ...], str]] = [
+        (sitemap, (), "") for sitemap in source.sitemaps
+    ]
     visited: set[str] = set()
     while queue and len(visited) < max_sitemaps:
-        location, depth, origin = queue.pop(0)
+        location, chain, origin = queue.pop(0)
+        if location in chain:
+            cycle = " -> ".join([*chain[chain.index(location) :], location])
+            yield Failure(
+                url=location,
+                source=source.name,
+                stage="discover",
+                reason=f"sitemap index cycle: {cycle}",
+            )
+            continue
         if location in visited:
             continue
         visited.add(location)
@@ -324,8 +340,15 @@ def discover_source(
         data, base = loaded
         pages, children = discover_sitemap(data, base)
         yield from fresh(pages, base)
-        if depth < max_depth:
-            queue.extend((child, depth + 1, base) for child in children)
+        if children and len(chain) >= max_depth:
+            yield Failure(
+                url=location,
+                source=source.name,
+                stage="discover",
+                reason=f"sitemap indexes nested deeper than {max_depth} levels: not followed",
+            )
+        elif children:
+            queue.extend((child, (*chain, base), base) for child in children)
 
 
 def _load(

@@ -15,6 +15,14 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from ingest.config import Settings
+from ingest.localfiles import (
+    LocalFileError,
+    Unreadable,
+    local_kind,
+    not_regular_reason,
+    open_regular,
+    walk_files,
+)
 from ingest.models import Failure, RawPage
 from ingest.security import is_web_url, link_base, link_refusal
 
@@ -22,6 +30,7 @@ PAGE_SUFFIXES = (".html", ".htm", ".xhtml", ".html.gz", ".htm.gz", ".xhtml.gz")
 FEED_SUFFIXES = (".xml", ".rss", ".atom", ".xml.gz")
 ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".jsonl", ".jsonl.gz")
 MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_SITEMAP_DEPTH = 5  # sitemap indexes followed through at most this many levels
 
 
 @dataclass(frozen=True)
@@ -46,8 +55,12 @@ class Resolution:
 
 
 def file_uri(path: Path) -> str:
-    """The identity of a local page: its absolute file:// URI."""
-    return path.resolve().as_uri()
+    """The identity of a local page: its absolute file:// URI (symlinks resolved if possible:
+    a symlink loop keeps its own path, and reading it records the reason)."""
+    try:
+        return path.resolve().as_uri()
+    except (OSError, RuntimeError):
+        return path.absolute().as_uri()
 
 
 def is_url(item: str) -> bool:
@@ -75,13 +88,23 @@ def resolve_inputs(
         if item.startswith("file://"):
             item = unquote(urlparse(item).path)
         path = Path(item).expanduser()
-        if path.is_dir():
-            for page in _walk_folder(path):
+        try:
+            kind = local_kind(path)
+        except LocalFileError as error:
+            resolution.failures.append(_local_failure(path, item, error.reason))
+            continue
+        if kind == "folder":
+            for page in walk_files(path, wanted=_wanted_in_folder, skip_hidden=True):
+                if isinstance(page, Unreadable):
+                    resolution.failures.append(_local_failure(Path(page.path), item, page.reason))
+                    continue
                 kind = "archive" if page.name.endswith(ARCHIVE_SUFFIXES) else "file"
                 add(Target(kind, str(page), item, language_hint))
-        elif path.is_file():
+        elif kind == "file":
             for target in _resolve_file(path, item, settings, resolution, language_hint):
                 add(target)
+        elif kind == "other":
+            resolution.failures.append(_local_failure(path, item, not_regular_reason(path)))
         else:
             resolution.failures.append(
                 Failure(url=item, source=item, stage="read", reason="no such file, folder or URL")
@@ -89,21 +112,35 @@ def resolve_inputs(
     return resolution
 
 
-def _walk_folder(folder: Path) -> list[Path]:
-    """Pages and archives under a folder (recursively, sorted). Feeds are only read when named."""
-    found = [
-        p
-        for p in folder.rglob("*")
-        if p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-        and p.name.lower().endswith(PAGE_SUFFIXES + ARCHIVE_SUFFIXES)
-    ]
-    return sorted(found)
+def _local_failure(path: Path, source: str, reason: str) -> Failure:
+    """A failure row for a local path; ``absolute`` (not ``resolve``) never touches the disk."""
+    return Failure(url=path.absolute().as_uri(), source=source, stage="read", reason=reason)
+
+
+def _wanted_in_folder(name: str) -> bool:
+    """Pages and archives are read from folders; feeds only when named on the command line."""
+    return name.lower().endswith(PAGE_SUFFIXES + ARCHIVE_SUFFIXES)
+
+
+def _cycle_or_depth(location: str, trail: tuple[str, ...]) -> str | None:
+    """Why the sitemap at ``location`` (reached through ``trail``) must not be expanded."""
+    if location in trail:
+        loop = [*trail[trail.index(location) :], location]
+        return "sitemap index cycle: " + " -> ".join(loop)
+    if len(trail) > MAX_SITEMAP_DEPTH:
+        return f"sitemap indexes nested deeper than {MAX_SITEMAP_DEPTH} levels"
+    return None
 
 
 def _resolve_file(
-    path: Path, source: str, settings: Settings, resolution: Resolution, hint: str | None
+    path: Path,
+    source: str,
+    settings: Settings,
+    resolution: Resolution,
+    hint: str | None,
+    trail: tuple[str, ...] = (),
 ) -> Iterator[Target]:
+    """Targets of one local file; ``trail`` is the chain of sitemap indexes that led here."""
     name = path.name.lower()
     if name.endswith(ARCHIVE_SUFFIXES):
         yield Target("archive", str(path), source, hint)
@@ -112,27 +149,28 @@ def _resolve_file(
         from ingest.discover import discover_feed, discover_sitemap, looks_like_feed
 
         data = _read_small(path)
-        if data is None:
+        if isinstance(data, str):
             resolution.failures.append(
-                Failure(url=file_uri(path), source=source, stage="read", reason="unreadable file")
+                Failure(url=file_uri(path), source=source, stage="read", reason=data)
             )
             return
         children: list[str] = []
-        origin = file_uri(path)
+        here = file_uri(path)
         if looks_like_feed(data):
-            urls = discover_feed(data, origin)
+            urls = discover_feed(data, here)
         else:
-            urls, children = discover_sitemap(data, origin)
+            urls, children = discover_sitemap(data, here)
             for child in children:  # a sitemap index: follow its (local or remote) sitemaps
-                refusal = link_refusal(child, origin)
-                if refusal:
-                    resolution.failures.append(_refused(child, source, refusal))
+                refused = link_refusal(child, here) or _cycle_or_depth(child, (*trail, here))
+                if refused:
+                    resolution.failures.append(_refused(child, source, refused))
                 elif child.startswith("file://"):
                     child_path = Path(unquote(urlparse(child).path))
-                    if child_path != path and child_path.is_file():
-                        yield from _resolve_file(child_path, source, settings, resolution, hint)
+                    yield from _resolve_file(
+                        child_path, source, settings, resolution, hint, (*trail, here)
+                    )
                 else:
-                    yield from _resolve_url(child, settings, resolution, hint)
+                    yield from _resolve_url(child, settings, resolution, hint, (*trail, here))
         if not urls and not children:
             resolution.failures.append(
                 Failure(
@@ -140,7 +178,7 @@ def _resolve_file(
                 )
             )
         for url in urls:
-            target = _target_for_link(url, origin, source, hint)
+            target = _target_for_link(url, here, source, hint)
             if isinstance(target, Failure):
                 resolution.failures.append(target)
             else:
@@ -170,9 +208,17 @@ def _refused(url: str, source: str, reason: str) -> Failure:
 
 
 def _resolve_url(
-    url: str, settings: Settings, resolution: Resolution, hint: str | None
+    url: str,
+    settings: Settings,
+    resolution: Resolution,
+    hint: str | None,
+    trail: tuple[str, ...] = (),
 ) -> Iterator[Target]:
-    """A URL is a page unless its path looks like a feed or sitemap, which we fetch and expand."""
+    """A URL is a page unless its path looks like a feed or sitemap, which we fetch and expand.
+
+    Sitemap indexes are followed at most ``MAX_SITEMAP_DEPTH`` levels deep; an index that leads
+    back to itself is a failure row naming the cycle (``trail`` is the chain that led here).
+    """
     path = urlparse(url).path.lower()
     looks_discoverable = path.endswith(FEED_SUFFIXES) or any(
         word in path for word in ("/feed", "/rss", "sitemap")
@@ -183,10 +229,17 @@ def _resolve_url(
     from ingest.discover import discover_feed, discover_sitemap, looks_like_feed, looks_like_sitemap
     from ingest.fetch import Fetcher
 
-    pending, visited = [url], set()
+    pending: list[tuple[str, tuple[str, ...]]] = [(url, trail)]
+    visited: set[str] = set()
     with Fetcher(settings) as fetcher:
         while pending:
-            current = pending.pop(0)
+            current, chain = pending.pop(0)
+            refused = _cycle_or_depth(current, chain)
+            if refused:
+                resolution.failures.append(
+                    Failure(url=current, source=url, stage="discover", reason=refused)
+                )
+                continue
             if current in visited or len(visited) >= 1000:
                 continue
             visited.add(current)
@@ -211,20 +264,22 @@ def _resolve_url(
                     if refusal:
                         resolution.failures.append(_refused(child, url, refusal))
                     else:
-                        pending.append(child)
+                        pending.append((child, (*chain, current)))
             else:
                 yield Target("url", current, url, hint)
 
 
-def _read_small(path: Path) -> bytes | None:
-    """A feed or sitemap file, decompressed if gzipped; None if unreadable or over the cap."""
+def _read_small(path: Path) -> bytes | str:
+    """A feed or sitemap file, decompressed if gzipped; or why it cannot be used."""
     try:
-        with path.open("rb") as raw:
+        with open_regular(path) as raw:
             stream = gzip.GzipFile(fileobj=raw) if path.name.lower().endswith(".gz") else raw
             data = stream.read(MAX_FILE_BYTES + 1)
+    except LocalFileError as error:
+        return error.reason
     except (OSError, EOFError, zlib.error):
-        return None
-    return data if len(data) <= MAX_FILE_BYTES else None
+        return "unreadable file"
+    return data if len(data) <= MAX_FILE_BYTES else f"too large: over {MAX_FILE_BYTES} bytes"
 
 
 def read_file(

@@ -31,10 +31,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ingest.archive import HTML_SUFFIXES, JSONL_SUFFIXES, WARC_SUFFIXES, iter_archive
+from ingest.archive import (
+    HTML_SUFFIXES,
+    JSONL_SUFFIXES,
+    WARC_SUFFIXES,
+    check_archive_name,
+    is_archive_name,
+    iter_archive,
+)
 from ingest.config import Settings
+from ingest.localfiles import LocalFileError, Unreadable, local_kind, walk_files
 from ingest.models import Failure, RawPage
-from ingest.store import Store
+from ingest.store import ArchiveBusyError, Store
 
 log = logging.getLogger(__name__)
 
@@ -57,23 +65,37 @@ Processor = Callable[[list[Record]], "list[Row] | ResultLike"]
 
 def archive_files(path: Path) -> list[Path]:
     """The files ``iter_archive(path)`` reads, in its order (a file is its own list)."""
-    if not path.is_dir():
-        return [path]
-    found: list[Path] = []
-    for root, dirs, files in os.walk(path):
-        dirs.sort()
-        for name in sorted(files):
-            if name.lower().endswith(ARCHIVE_SUFFIXES):
-                found.append(Path(root) / name)
-    return found
+    try:
+        if local_kind(path) != "folder":
+            return [path]
+    except LocalFileError:
+        return [path]  # iter_archive records why it cannot be read
+    # an unreadable subfolder or special file stays in the list: iter_archive records why
+    return [
+        Path(f.path) if isinstance(f, Unreadable) else f
+        for f in walk_files(path, wanted=is_archive_name)
+    ]
+
+
+def _stat_or_none(file: Path) -> os.stat_result | None:
+    try:
+        return file.stat()
+    except OSError:
+        return None  # unreadable: iter_archive records a failure row for it
+
+
+def _size(file: Path) -> int:
+    found = _stat_or_none(file)
+    return found.st_size if found is not None else 0
 
 
 def archive_identity(path: Path) -> str:
     """Size and modification time (of every file, for a folder): a changed archive starts over."""
     digest = hashlib.sha256()
     for file in archive_files(path):
-        stat = file.stat()
-        digest.update(f"{file.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        stat = _stat_or_none(file)
+        size, mtime = (stat.st_size, stat.st_mtime_ns) if stat is not None else (-1, -1)
+        digest.update(f"{resolved(file)}\0{size}\0{mtime}\n".encode())
     return digest.hexdigest()[:32]
 
 
@@ -94,11 +116,36 @@ def iter_positioned(path: Path, *, source: str | None = None) -> Iterator[Positi
     base = 0
     src = source if source is not None else str(path)
     for file in archive_files(path):
-        size = file.stat().st_size
+        size = _size(file)
         for record in iter_archive(file, source=src):
             offset = record.archive_offset or 0
             yield Positioned(record, base + min(offset, size))
         base += size
+
+
+def resolved(path: Path) -> Path:
+    """``path.resolve()``, or the absolute path when it cannot be resolved (a symlink loop):
+    reading it then records the reason as a failure row."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
+
+
+def check_archive_argument(path: Path) -> None:
+    """Refuse, before any run starts, an argument that is missing or not an archive.
+
+    Raises ``FileNotFoundError`` or ``ArchiveError`` with a one-line message. A path that
+    cannot be looked at (permission) passes: reading it records a failure row instead.
+    """
+    try:
+        kind = local_kind(path)
+    except LocalFileError:
+        return
+    if kind == "missing":
+        raise FileNotFoundError(f"no such archive: {path}")
+    if kind in ("file", "other"):  # a FIFO or device named like an archive: a failure row
+        check_archive_name(path)
 
 
 # ---------------------------------------------------------------------------- stats
@@ -110,6 +157,7 @@ class ReprocessStats:
 
     records: int = 0  # records processed by this run (failures included)
     resumed_from: int = 0  # records skipped because a checkpoint said they were done
+    resumed_runs: dict[str, str] = field(default_factory=dict)  # run id -> state: whose they were
     statuses: Counter[str] = field(default_factory=Counter)
     memory_hits: int = 0
     model_sentences: int = 0
@@ -132,6 +180,7 @@ class ReprocessStats:
         return {
             "records": self.records,
             "resumed_from": self.resumed_from,
+            "resumed_runs": dict(self.resumed_runs),
             "statuses": dict(sorted(self.statuses.items())),
             "memory_hits": self.memory_hits,
             "model_sentences": self.model_sentences,
@@ -188,14 +237,11 @@ def reprocess(
     """
     paths = [Path(a).expanduser() for a in archives]
     for path in paths:
-        if not path.exists():
-            raise FileNotFoundError(f"no such archive: {path}")
+        check_archive_argument(path)
     store = store or Store(settings.resolved_store_url())
     processor = processor or local_processor(settings, force=force, store=store)
     size = max(1, batch_size or settings.batch_size)
-    stats = ReprocessStats(
-        bytes_total=sum(f.stat().st_size for p in paths for f in archive_files(p))
-    )
+    stats = ReprocessStats(bytes_total=sum(_size(f) for p in paths for f in archive_files(p)))
     store.reap_runs()  # runs of this machine that died without a word become "interrupted"
     run_id = store.start_run("reprocess", [str(p) for p in paths], force=force)
     started = time.perf_counter()
@@ -208,23 +254,18 @@ def reprocess(
             on_progress(stats)
 
     try:
+        # every archive is claimed before any is processed: one that a live run is working
+        # on refuses the whole run (ArchiveBusyError) instead of counting its records as done
+        claims = []
         for path in paths:
-            key = str(path.resolve())
+            key = str(resolved(path))
             identity = archive_identity(path)
-            checkpoint = store.get_checkpoint(key)
-            skip = 0
-            if (
-                checkpoint is not None
-                and not checkpoint.completed
-                and checkpoint.identity == identity
-                and (checkpoint.force or not force)  # a forced run never trusts a lazy one
-            ):
-                skip = checkpoint.records_done
-            else:
-                store.set_checkpoint(
-                    key, identity=identity, records_done=0, force=force, run_id=run_id, restart=True
-                )
-            stats.resumed_from += skip
+            claim = store.claim_checkpoint(key, identity=identity, run_id=run_id, force=force)
+            claims.append((path, key, identity, claim.skip))
+            stats.resumed_from += claim.skip
+            if claim.resumed_run:
+                stats.resumed_runs[claim.resumed_run] = claim.resumed_state or "unknown"
+        for path, key, identity, skip in claims:
             done = _run_archive(
                 path,
                 key=key,
@@ -248,12 +289,15 @@ def reprocess(
                 force=force,
                 run_id=run_id,
             )
-            bytes_before += sum(f.stat().st_size for f in archive_files(path))
+            bytes_before += sum(_size(f) for f in archive_files(path))
             stats.bytes_done = bytes_before
             progress()
         state = "finished"
     except KeyboardInterrupt:
         state = "interrupted"
+        raise
+    except ArchiveBusyError:
+        state = "refused"  # another live run owns an archive; this one did nothing
         raise
     finally:
         stats.seconds = time.perf_counter() - started

@@ -33,6 +33,9 @@ _INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.I)
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+MAX_SOURCES_FILE_BYTES = 10 * 1024 * 1024  # a sources file is a hand-written list
+
+
 class SourcesFileError(ValueError):
     """A sources file that cannot be used; the message says where and why."""
 
@@ -86,11 +89,17 @@ def _check_cron(expression: str) -> None:
 
 
 def _read(path: Path) -> Any:
+    from ingest.localfiles import describe_os_error, open_regular
+
     suffix = path.suffix.lower()
     try:
-        text = path.read_text(encoding="utf-8")
+        with open_regular(path) as handle:  # a FIFO or a device would block or never end
+            data = handle.read(MAX_SOURCES_FILE_BYTES + 1)
+        if len(data) > MAX_SOURCES_FILE_BYTES:
+            raise SourcesFileError(f"{path}: too large (over {MAX_SOURCES_FILE_BYTES} bytes)")
+        text = data.decode("utf-8")
     except OSError as error:
-        raise SourcesFileError(f"{path}: cannot read: {error}") from None
+        raise SourcesFileError(f"{path}: cannot read: {describe_os_error(error)}") from None
     except UnicodeDecodeError as error:
         raise SourcesFileError(f"{path}: not UTF-8 text: {error}") from None
     if suffix == ".toml":

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import quote
 
 from sqlalchemy import (
     BigInteger,
@@ -50,11 +52,13 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
     text,
     update,
 )
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from ingest.models import Document, Failure, web_site_of
 
@@ -147,7 +151,8 @@ runs = Table(
     metadata,
     Column("id", String(36), primary_key=True),
     Column("kind", String(32), nullable=False),  # "reprocess", …
-    Column("state", String(16), nullable=False),  # "running", "finished", "failed"
+    # "running", "finished", "failed", "interrupted" (died), "refused" (archive busy)
+    Column("state", String(16), nullable=False),
     Column("inputs", Text, nullable=False),  # JSON list
     Column("force", Boolean, nullable=False, default=False),
     Column("host", Text),
@@ -240,6 +245,29 @@ class Checkpoint:
     run_id: str | None
 
 
+STALE_RUN_SECONDS = 3600.0  # a run on another host whose checkpoint did not move is dead
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Where a run starts on an archive: records to skip, and whose work they were."""
+
+    skip: int
+    resumed_run: str | None  # the run that did the skipped records (None: a new pass)
+    resumed_state: str | None  # its state: "interrupted", "failed", …
+
+
+class ArchiveBusyError(RuntimeError):
+    """Another live run is reprocessing this archive; its checkpoint is not ours to resume."""
+
+    def __init__(self, archive: str, run_id: str, pid: int | None, host: str | None) -> None:
+        self.archive, self.run_id, self.pid, self.host = archive, run_id, pid, host
+        super().__init__(
+            f"archive {archive} is being reprocessed by run {run_id} "
+            f"(pid {pid} on host {host}); run again when it has finished"
+        )
+
+
 def english_text(document: Document) -> str:
     """Title and paragraphs in English (translated or originally English), one per line."""
     parts = [document.title_english] if document.title_english else []
@@ -247,15 +275,164 @@ def english_text(document: Document) -> str:
     return "\n".join(parts)
 
 
-class Store:
-    """The document store. One instance per process; safe to share between threads."""
+class StoreError(RuntimeError):
+    """The store cannot be used (bad URL, unsupported backend, unreachable, not a database).
 
-    def __init__(self, url: str) -> None:
+    ``str(error)`` is one line for the user, with any password in the URL hidden.
+    """
+
+
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_CONNECT_TIMEOUT = 10  # seconds to reach a PostgreSQL server before giving up
+
+
+def safe_store_url(url: str) -> str:
+    """The URL for messages: the password replaced by ``***`` (unparsable URLs as given)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def check_store_url(url: str) -> None:
+    """Refuse, with one clear line, a store URL that cannot work, before connecting.
+
+    Catches what would otherwise surface as a driver traceback: text that is not a URL, an
+    unsupported backend (``mysql://``), an SQLite path that is a folder or a file that is not
+    an SQLite database. (An unreachable server is reported when connecting.)
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(
+            f"invalid store URL {url!r}: expected sqlite:///PATH/ingest.db or "
+            "postgresql+psycopg://USER@HOST/DATABASE"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend not in SUPPORTED_BACKENDS:
+        raise StoreError(
+            f"unsupported store backend {backend!r} in {safe_store_url(url)} "
+            f"(supported: {', '.join(SUPPORTED_BACKENDS)})"
+        )
+    path = _sqlite_path(url)
+    if path is None:
+        return
+    try:
+        if path.is_dir():
+            raise StoreError(f"the store is a folder, not a database file: {path}")
+        if not path.exists():
+            return
+        with path.open("rb") as handle:
+            header = handle.read(len(_SQLITE_HEADER))
+    except OSError as error:
+        reason = (error.strerror or str(error)).lower()
+        raise StoreError(f"cannot open the store {path}: {reason}") from None
+    if header and header != _SQLITE_HEADER:
+        raise StoreError(f"not an SQLite database: {path}")
+
+
+def _nothing_in_wal(path: Path) -> bool:
+    """Whether an SQLite database has no write-ahead log waiting to be checkpointed."""
+    try:
+        return path.with_name(path.name + "-wal").stat().st_size == 0
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
+def _sqlite_path(url: str) -> Path | None:
+    """The database file of an SQLite URL (None for other backends, memory or URI forms)."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
+def describe_database_error(error: BaseException) -> str:
+    """First line of the driver's message (no SQL, no "Background on this error" link)."""
+    original = getattr(error, "orig", None) or error
+    lines = str(original).strip().splitlines()
+    first = lines[0].strip() if lines else type(original).__name__
+    if "readonly database" in first or "read-only" in first:
+        return f"the store is read-only ({first})"
+    return first
+
+
+class Store:
+    """The document store. One instance per process; safe to share between threads.
+
+    ``read_only=True`` (export, show, search, runs) never writes: an existing SQLite file is
+    opened with ``mode=ro`` and no schema is created, so a read-only store file can be read.
+    """
+
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
+        check_store_url(url)
         self.url = url
-        self.engine = _make_engine(url)
+        path = _sqlite_path(url)
+        # a store that does not exist yet is created (empty) as before, even for reading
+        in_memory = path is None and make_url(url).get_backend_name() == "sqlite"
+        self.read_only = read_only and not in_memory and (path is None or path.exists())
+        self.engine = _make_engine(url, read_only=self.read_only)
         self.dialect = self.engine.dialect.name
         self._local = threading.local()  # per-thread prefetched versions
-        self._create_schema()
+        try:
+            if not self._readable_schema_present(path):
+                if self.read_only:
+                    raise StoreError(
+                        f"{safe_store_url(url)} has no ingest tables: nothing was stored there"
+                    )
+                self._create_schema()
+        except DBAPIError as error:
+            self.engine.dispose()
+            raise StoreError(
+                f"cannot open the store {safe_store_url(url)}: {describe_database_error(error)}"
+            ) from error
+
+    def check_writable(self) -> None:
+        """Raise ``StoreError`` now, before any work, if this store cannot be written to."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(ingest_write=True)
+                transaction = conn.begin()
+                try:  # a real write, rolled back: SQLite only refuses a read-only file then
+                    if self.dialect == "sqlite":
+                        conn.exec_driver_sql("CREATE TABLE ingest_write_probe (x INTEGER)")
+                finally:
+                    transaction.rollback()
+        except DBAPIError as error:
+            raise StoreError(
+                f"cannot write to the store {safe_store_url(self.url)}: "
+                f"{describe_database_error(error)}"
+            ) from error
+
+    def _readable_schema_present(self, path: Path | None) -> bool:
+        """``_schema_present``, reopening a read-only SQLite store as immutable if need be.
+
+        A WAL-mode file in a folder the user cannot write cannot even be read with
+        ``mode=ro`` (SQLite must create its ``-shm`` file). With no pending ``-wal`` file
+        beside it, everything is in the database file: ``immutable=1`` reads it as it is.
+        """
+        try:
+            return self._schema_present()
+        except DBAPIError:
+            if not (self.read_only and path is not None and _nothing_in_wal(path)):
+                raise
+        self.engine.dispose()
+        self.engine = _make_engine(self.url, read_only=True, immutable=True)
+        return self._schema_present()
+
+    def _schema_present(self) -> bool:
+        """Whether every table exists, checked without a write transaction."""
+        with self.engine.connect() as conn:
+            present = set(inspect(conn).get_table_names())
+        wanted = set(metadata.tables)
+        wanted.add("document_fts" if self.dialect == "sqlite" else "document_search")
+        return wanted <= present
 
     def _create_schema(self) -> None:
         # Under the writers' lock: two runs starting at once on a fresh database would race
@@ -884,6 +1061,75 @@ class Store:
                 update(checkpoints).where(checkpoints.c.archive == archive).values(**values)
             )
 
+    def check_not_busy(self, archive: str, *, stale_after: float = STALE_RUN_SECONDS) -> None:
+        """Raise ``ArchiveBusyError`` if a live run is reprocessing ``archive`` (read only).
+
+        For an early, clean refusal (e.g. before a Prefect flow starts); the binding check is
+        the atomic one in ``claim_checkpoint``.
+        """
+        with self.engine.connect() as conn:
+            row, owner = _checkpoint_and_owner(conn, archive)
+        busy = _busy_error(archive, row, owner, None, datetime.now(UTC), stale_after)
+        if busy is not None:
+            raise busy
+
+    def claim_checkpoint(
+        self,
+        archive: str,
+        *,
+        identity: str,
+        run_id: str,
+        force: bool = False,
+        stale_after: float = STALE_RUN_SECONDS,
+    ) -> Claim:
+        """Make ``run_id`` the owner of the archive's checkpoint, atomically; say where to start.
+
+        An unfinished checkpoint owned by another run that is still alive (its pid exists on
+        this host, or, on another host, it moved in the last ``stale_after`` seconds) raises
+        ``ArchiveBusyError``: its records are that run's work in progress, not "done". A
+        checkpoint of a dead or ended run with the same archive identity is resumed (unless
+        this run is forced and that one was not); anything else starts a new pass.
+        """
+        now = datetime.now(UTC)
+        with self._writing() as conn:
+            row, owner = _checkpoint_and_owner(conn, archive)
+            busy = _busy_error(archive, row, owner, run_id, now, stale_after)
+            if busy is not None:
+                raise busy
+            resume = (
+                row is not None
+                and not row.completed
+                and row.identity == identity
+                and (bool(row.force) or not force)  # a forced run never trusts a lazy one
+            )
+            if resume:
+                assert row is not None
+                conn.execute(
+                    update(checkpoints)
+                    .where(checkpoints.c.archive == archive)
+                    .values(run_id=run_id, updated_at=now)
+                )
+                return Claim(
+                    int(row.records_done),
+                    row.run_id if row.records_done else None,
+                    owner.state if owner is not None and row.records_done else None,
+                )
+            values = {
+                "identity": identity,
+                "records_done": 0,
+                "completed": False,
+                "force": force,
+                "run_id": run_id,
+                "updated_at": now,
+            }
+            if row is None:
+                conn.execute(insert(checkpoints).values(archive=archive, **values))
+            else:
+                conn.execute(
+                    update(checkpoints).where(checkpoints.c.archive == archive).values(**values)
+                )
+            return Claim(0, None, None)
+
     # -- translation memory --------------------------------------------------------------------
 
     def translation_memory(self) -> SqlTranslationMemory:
@@ -891,6 +1137,46 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _checkpoint_and_owner(conn: Connection, archive: str) -> tuple[Any, Any]:
+    """The checkpoint row of an archive and (state, pid, host) of the run that owns it."""
+    row = conn.execute(select(checkpoints).where(checkpoints.c.archive == archive)).first()
+    owner = None
+    if row is not None and row.run_id:
+        owner = conn.execute(
+            select(runs.c.state, runs.c.pid, runs.c.host).where(runs.c.id == row.run_id)
+        ).first()
+    return row, owner
+
+
+def _busy_error(
+    archive: str, row: Any, owner: Any, run_id: str | None, now: datetime, stale: float
+) -> ArchiveBusyError | None:
+    """The error to raise when another live run owns the unfinished checkpoint, else None."""
+    if (
+        row is not None
+        and not row.completed
+        and row.run_id != run_id
+        and owner is not None
+        and owner.state == "running"
+        and _run_is_live(owner.host, owner.pid, row.updated_at, now, stale)
+    ):
+        return ArchiveBusyError(archive, row.run_id, owner.pid, owner.host)
+    return None
+
+
+def _run_is_live(
+    host: str | None, pid: int | None, updated_at: datetime | None, now: datetime, stale: float
+) -> bool:
+    """Whether a "running" run still works: its process exists (this host) or it moved lately."""
+    if host == socket.gethostname():
+        return pid is not None and _alive(pid)
+    if updated_at is None:
+        return False
+    if updated_at.tzinfo is None:  # SQLite returns naive UTC times
+        updated_at = updated_at.replace(tzinfo=UTC)
+    return (now - updated_at).total_seconds() < stale
 
 
 def _alive(pid: int) -> bool:
@@ -1034,13 +1320,26 @@ def _insert_ignore(engine: Engine, table: Table) -> Any:
     return insert(table)
 
 
-def _make_engine(url: str) -> Engine:
+def _make_engine(url: str, *, read_only: bool = False, immutable: bool = False) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        if parsed.drivername == "postgresql" and importlib.util.find_spec("psycopg2") is None:
+            url = parsed.set(drivername="postgresql+psycopg")  # the driver we depend on
+        # fail fast on an unreachable server instead of the OS's minutes-long TCP timeout
+        return create_engine(
+            url, pool_pre_ping=True, connect_args={"connect_timeout": _CONNECT_TIMEOUT}
+        )
     database = parsed.database
-    if database and database != ":memory:":
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    path = _sqlite_path(url)
+    if read_only and path is not None:
+        # SQLite's own read-only mode: any write attempt fails instead of touching the file
+        uri = f"file:{quote(str(path.resolve()))}"
+        query = {**parsed.query, "mode": "ro", "uri": "true"}
+        if immutable:  # only when nothing can be in a -wal file (see _readable_schema_present)
+            query["immutable"] = "1"
+        url = parsed.set(database=uri, query=query)
+    elif database and database != ":memory:" and path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 60})
 
     @event.listens_for(engine, "connect")
@@ -1048,7 +1347,8 @@ def _make_engine(url: str) -> Engine:
         # Transactions are begun by SQLAlchemy's "begin" event below, not by the driver.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if not read_only:  # switching the journal mode is a write
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=60000")

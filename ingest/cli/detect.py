@@ -63,7 +63,13 @@ def detect(
         raise typer.BadParameter(f"choose from {', '.join(BACKENDS)}", param_hint="--backend")
     codes = [c.strip() for c in languages.split(",") if c.strip()] if languages else None
     detector = get_detector(codes, backend=backend)
-    text = file.read_text(encoding="utf-8") if file is not None else sys.stdin.read()
+    if file is not None:
+        from ingest.localfiles import open_regular
+
+        with open_regular(file) as handle:  # a FIFO would block: refused with one line
+            text = handle.read().decode("utf-8")
+    else:
+        text = sys.stdin.read()
     out = sys.stdout
 
     def emit(obj: dict[str, object]) -> None:

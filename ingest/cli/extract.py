@@ -35,6 +35,7 @@ def extract_command(
 
     from ingest.config import load_settings
     from ingest.extract import ExtractionError, extract, page_language_of
+    from ingest.localfiles import describe_os_error, open_regular
     from ingest.models import RawPage
 
     max_bytes = int(max_mb * 1024 * 1024) if max_mb else load_settings().extract_max_bytes
@@ -48,9 +49,11 @@ def extract_command(
     failed = 0
     for path in paths:
         try:
-            body = path.read_bytes()
+            # regular files only (a FIFO would block forever), never more than the cap + 1 byte
+            with open_regular(path) as handle:
+                body = handle.read(max_bytes + 1)
         except OSError as error:
-            emit({"path": str(path), "error": f"unreadable: {error.strerror}"})
+            emit({"path": str(path), "error": f"unreadable: {describe_os_error(error)}"})
             failed += 1
             continue
         page = RawPage(url=url or path.resolve().as_uri(), source=str(path), body=body)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -36,6 +37,21 @@ def _settings(store: str | None, home: Path | None, **more: Any):  # -> Settings
     return load_settings(store_url=store, home=home, **more)
 
 
+def check_writable_store(url: str) -> None:
+    """Open the store once and prove it takes writes, before any work starts.
+
+    A bad URL, an unreachable server or a read-only file is then one ``error:`` line from the
+    CLI's error boundary instead of a failure deep inside the flow (with Prefect's traceback).
+    """
+    from ingest.store import Store
+
+    store = Store(url)
+    try:
+        store.check_writable()
+    finally:
+        store.close()
+
+
 @app.command()
 def run(
     inputs: Annotated[
@@ -65,6 +81,7 @@ def run(
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         logging.getLogger("prefect").setLevel(logging.WARNING)
     settings = _settings(store, home, batch_size=batch_size)
+    check_writable_store(settings.resolved_store_url())
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -193,8 +210,11 @@ def export(
         )
     if format == "parquet" and output is None:
         raise typer.BadParameter("parquet is binary: give a file with --output", param_hint="-o")
+    if output is not None and not output.expanduser().parent.is_dir():
+        # checked before writing: pyarrow's own error does not name the path
+        raise FileNotFoundError(errno.ENOENT, "no such folder", str(output.expanduser().parent))
     settings = _settings(store, home)
-    db = Store(settings.resolved_store_url())
+    db = Store(settings.resolved_store_url(), read_only=True)
     if format == "parquet":
         assert output is not None
         count = export_parquet(db, output, status=status)
@@ -223,7 +243,7 @@ def show(
     from ingest.store import Store
 
     settings = _settings(store, home)
-    db = Store(settings.resolved_store_url())
+    db = Store(settings.resolved_store_url(), read_only=True)
     document = db.get_document(url) or db.get_document(redact_url(url))
     if document is None and Path(url).exists():
         document = db.get_document(file_uri(Path(url)))

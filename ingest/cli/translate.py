@@ -128,6 +128,11 @@ def install_models(
     failed = 0
     for target in targets:
         path = Path(target)
+        unusable = _unusable_local_file(path)
+        if unusable:
+            typer.echo(f"error: {path}: {unusable}", err=True)
+            failed += 1
+            continue
         try:
             if path.suffix == ".argosmodel" or path.exists():
                 info = install_package_file(path, target_dir)
@@ -140,6 +145,16 @@ def install_models(
         typer.echo(f"installed {info.key} ({info.from_code}→{info.to_code}) in {info.path}")
     if failed:
         raise typer.Exit(1)
+
+
+def _unusable_local_file(path: Path) -> str | None:
+    """Why a local package path cannot be read (a FIFO would block the zip reader forever)."""
+    from ingest.localfiles import LocalFileError, local_kind, not_regular_reason
+
+    try:
+        return not_regular_reason(path) if local_kind(path) == "other" else None
+    except LocalFileError as error:
+        return error.reason
 
 
 @models_app.command("remove")
