@@ -314,7 +314,7 @@ def test_cli_prints_readable_utf8_whatever_the_locale(tmp_path: Path) -> None:
     assert json.loads(page)["title"] in page and re.search("[\u4e00-\u9fff]", page)
     assert json.loads(error) == {
         "path": str(missing),
-        "error": "unreadable: No such file or directory",
+        "error": "unreadable: cannot read: no such file or folder",
     }
     assert "없는-페이지.html" in error
 
