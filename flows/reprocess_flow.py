@@ -18,8 +18,9 @@ from typing import Any
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field
 
-from flows.ingest_flow import process_batch, publish_run_artifacts
+from flows.ingest_flow import process_batch, publish_run_artifacts, stopped_run, unless_unwritable
 from ingest.config import Settings, load_settings
+from ingest.errors import StoreUnwritable
 from ingest.models import Failure, RawPage
 
 # Called with the run's ReprocessStats after every batch (the CLI's progress bar registers here
@@ -61,7 +62,7 @@ class _Collected:
         self.future, self.rows = future, rows
 
     def result(self) -> list[dict[str, Any]]:
-        rows = self.future.result()
+        rows = unless_unwritable(self.future.result())  # a full store stops the replay
         room = TABLE_ROWS_MAX - len(self.rows)  # keep memory flat whatever the archive size
         if room > 0:
             self.rows.extend(rows[:room])
@@ -118,7 +119,10 @@ def reprocess_archive_flow(
     )
     if not params.dask_address:
         # one in flight: the worker process's single Pipeline is not shared across threads
-        return _replay(params, settings, in_flight=1)
+        try:
+            return _replay(params, settings, in_flight=1)
+        except StoreUnwritable as error:
+            return stopped_run(error)  # type: ignore[return-value]
     from prefect_dask import DaskTaskRunner
 
     if params.dask_address == "local":

@@ -30,6 +30,10 @@ HomeOption = Annotated[
 ]
 
 
+# `ingest run` exit code when the store or the raw archive cannot be written (disk full, …)
+EXIT_UNWRITABLE = 3
+
+
 def _settings(store: str | None, home: Path | None, **more: Any):  # -> Settings
     from ingest.config import load_settings
 
@@ -56,7 +60,8 @@ def run(
 ) -> None:
     """Run the ingest flow (Prefect, ephemeral API unless PREFECT_API_URL is set) and summarise.
 
-    Exits non-zero only if no document succeeded.
+    Exits 1 if no document succeeded, 3 if the store or archive cannot be written (disk full,
+    read-only): the run then stops at once, keeping everything stored before.
     """
     import logging
     import os
@@ -75,6 +80,7 @@ def run(
     )
 
     from flows.ingest_flow import PROGRESS_HOOKS, ingest_flow
+    from ingest.errors import StoreUnwritable
 
     progress = Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -102,6 +108,9 @@ def run(
                 batch_size=settings.batch_size,
                 force=force,
             )
+    except StoreUnwritable as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=EXIT_UNWRITABLE) from None
     finally:
         PROGRESS_HOOKS.remove(on_progress)
     print_summary(rows, settings.resolved_store_url())
