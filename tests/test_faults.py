@@ -1,5 +1,6 @@
 """Faults that concern a whole run, provoked for real: a full disk under the store and the
-archive, and a translation package whose model is garbage.
+archive, a translation package whose model is garbage, and `kill -9` of `ingest run` while
+its temporary Prefect API is up.
 
 The disk is a small tmpfs mounted as INGEST_HOME (we run as root in CI). Where mounting is not
 permitted the store tests use the equivalent SQLite fault instead (``PRAGMA max_page_count``:
@@ -11,16 +12,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import psutil
 import pytest
 from conftest import DEMO_PACKAGES, SAMPLES
 from sqlalchemy import event
@@ -251,3 +255,108 @@ def test_a_model_broken_after_install_costs_one_line_and_untranslated_rows(demo_
     errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(errors) == 1, [r.getMessage() for r in errors]
     assert errors[0].exc_info is None and "\n" not in errors[0].getMessage()
+
+
+# ------------------------------------------------------------------ orphaned temporary API
+
+
+def temporary_api_child(run: psutil.Process, timeout: float = 120) -> psutil.Process:
+    """The child of ``run`` that serves its temporary Prefect API, once it listens (found by
+    its listening socket, whoever started it: this test also fails on Prefect's own server)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for child in run.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if any(c.status == psutil.CONN_LISTEN for c in child.net_connections("tcp")):
+                    return child
+        assert run.is_running(), "ingest run ended before its temporary API was up"
+        time.sleep(0.2)
+    raise AssertionError("no temporary API process appeared")
+
+
+def test_temporary_api_dies_with_a_killed_run_and_concurrent_runs_get_their_own(
+    demo_home, tmp_path
+):
+    """Two `ingest run`s at once each have their own temporary API (separate ports); `kill -9`
+    of one takes its API down within seconds while the other run finishes normally.
+
+    The killed run fetches a page that a local server holds back, so it is still running
+    whatever the machine's speed. The second run starts once the first one's API is up: both
+    share this session's PREFECT_HOME, whose fresh database the first server migrates.
+    """
+    release = threading.Event()
+
+    class HeldPage(_Page):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            release.wait(300)
+            super().do_GET()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), HeldPage)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    held_url = f"http://127.0.0.1:{server.server_port}/held.html"
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "ingest.cli.main", "run", held_url],
+        env={
+            **os.environ,
+            "INGEST_HOME": str(demo_home),
+            "INGEST_ALLOW_LOOPBACK": "true",
+            "INGEST_RESPECT_ROBOTS": "false",
+            "INGEST_FETCH_READ_TIMEOUT": "300",
+            "INGEST_FETCH_TOTAL_TIMEOUT": "300",
+        },
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    survivor = None
+    try:
+        victim_api = temporary_api_child(psutil.Process(victim.pid))
+        survivor = subprocess.Popen(
+            [sys.executable, "-m", "ingest.cli.main", "run", str(SAMPLES)]
+            + ["--home", str(tmp_path / "other-home")],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        survivor_api = temporary_api_child(psutil.Process(survivor.pid))
+        ports = {
+            c.laddr.port
+            for api in (victim_api, survivor_api)
+            for c in api.net_connections("tcp")
+            if c.status == psutil.CONN_LISTEN
+        }
+        assert len(ports) == 2
+
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(10)
+        _, alive = psutil.wait_procs([victim_api], timeout=10)
+        assert not alive, f"temporary API {victim_api.pid} outlived its killed run"
+
+        out, err = survivor.communicate(timeout=300)
+        assert survivor.returncode == 0, (out, err)
+        assert "Traceback" not in err
+        assert not survivor_api.is_running()  # stopped at the end of a normal run too
+    finally:
+        release.set()
+        server.shutdown()
+        for process in (victim, survivor):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+        with contextlib.suppress(NameError):
+            for api in psutil.wait_procs([victim_api], timeout=0)[1]:  # never leave one behind
+                api.kill()
+
+
+def test_a_configured_prefect_api_url_is_used_and_no_server_is_started():
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.temporary_api import temporary_api
+
+    before = {p.pid for p in psutil.Process().children()}
+    configured = temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"})
+    with configured, temporary_api() as url:
+        assert url == "http://127.0.0.1:9/api"
+        assert {p.pid for p in psutil.Process().children()} == before

@@ -80,6 +80,7 @@ def run(
     )
 
     from flows.ingest_flow import PROGRESS_HOOKS, ingest_flow
+    from flows.temporary_api import temporary_api
     from ingest.errors import StoreUnwritable
 
     progress = Progress(
@@ -100,7 +101,7 @@ def run(
 
     PROGRESS_HOOKS.append(on_progress)
     try:
-        with progress:
+        with progress, temporary_api():
             rows = ingest_flow(
                 inputs=list(inputs),
                 store_url=settings.resolved_store_url(),
