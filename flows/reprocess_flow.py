@@ -87,15 +87,19 @@ def _replay(params: ReprocessParameters, settings: Settings, in_flight: int) -> 
             hook(stats)
 
     started = time.perf_counter()
-    report = reprocess(
-        paths,
-        settings,
-        force=params.force,
-        processor=processor,
-        batch_size=params.batch_size,
-        max_in_flight=in_flight,
-        on_progress=on_progress,
-    )
+    try:
+        report = reprocess(
+            paths,
+            settings,
+            force=params.force,
+            processor=processor,
+            batch_size=params.batch_size,
+            max_in_flight=in_flight,
+            on_progress=on_progress,
+        )
+    except StoreUnwritable as error:
+        publish_run_artifacts(rows, stopped=str(error))
+        return stopped_run(error)  # type: ignore[return-value]
     seconds = time.perf_counter() - started
     publish_run_artifacts(rows, times={"reprocess": seconds})
     return {"run_id": report.run_id, "stats": report.stats.as_dict(), "archives": report.archives}
@@ -119,10 +123,7 @@ def reprocess_archive_flow(
     )
     if not params.dask_address:
         # one in flight: the worker process's single Pipeline is not shared across threads
-        try:
-            return _replay(params, settings, in_flight=1)
-        except StoreUnwritable as error:
-            return stopped_run(error)  # type: ignore[return-value]
+        return _replay(params, settings, in_flight=1)
     from prefect_dask import DaskTaskRunner
 
     if params.dask_address == "local":

@@ -129,6 +129,12 @@ def test_full_disk_stops_ingest_run_once_with_one_clear_line(home, tmp_path, mon
         expected = f"error: the store cannot be written: disk full ({database})"
         assert err.count("the store cannot be written") == 1, err
         assert expected in err.splitlines(), err
+
+        rc, out, err = ingest_cli("reprocess", str(SAMPLES), "--home", str(data_home))
+        assert rc == 3, (out, err)
+        assert "Traceback" not in err and "Traceback" not in out
+        assert err.count("the store cannot be written") == 1, err
+        assert expected in err.splitlines(), err
         filler.unlink()  # room again: what was stored must be exactly as before
         assert stored_rows(database) == before
 
@@ -255,6 +261,18 @@ def test_a_model_broken_after_install_costs_one_line_and_untranslated_rows(demo_
     errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(errors) == 1, [r.getMessage() for r in errors]
     assert errors[0].exc_info is None and "\n" not in errors[0].getMessage()
+
+    done = subprocess.run(
+        [sys.executable, "-m", "ingest.cli.main", "translate", "--from", "ko"],
+        input="안녕하세요.\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("error: model of translate-ko_en@1.0-demo is unusable: ")
+    assert done.stderr.count("\n") == 1
 
 
 # ------------------------------------------------------------------ orphaned temporary API
