@@ -252,6 +252,7 @@ class Pipeline:
         }
         packages: dict[int, set[str]] = defaultdict(set)
         missing: dict[int, set[str]] = defaultdict(set)
+        failed: dict[int, set[str]] = defaultdict(set)  # languages whose model call failed
         hits: dict[int, int] = defaultdict(int)
         sent: dict[int, int] = defaultdict(int)
         for lang, slots in wanted.items():
@@ -270,6 +271,7 @@ class Pipeline:
                 reason = self._translation_failed(lang, error)
                 for i, _ in slots:
                     missing[i].add(reason)
+                    failed[i].add(lang)
                 continue
             for (i, slot), text in zip(slots, batch.texts, strict=True):
                 if slot < 0:
@@ -308,7 +310,8 @@ class Pipeline:
                 title_english=titles[index],
                 translator=",".join(sorted(packages[index])) or None,
                 translation_fingerprint=self._fingerprint(
-                    [*doc.paragraph_languages, doc.title_language or target]
+                    [*doc.paragraph_languages, doc.title_language or target],
+                    failed=failed[index],
                 ),
                 translation_status=translation_status,
                 memory_hits=hits[index],
@@ -400,11 +403,18 @@ class Pipeline:
         current = self._fingerprint(lang for lang in languages if lang)
         return stored.translation_fingerprint == current
 
-    def _fingerprint(self, languages: Iterable[str]) -> str:
-        """Which package would translate each language now: "ko:translate-ko_en@1.9,zh:none"."""
+    def _fingerprint(self, languages: Iterable[str], failed: Iterable[str] = ()) -> str:
+        """Which package would translate each language now: "ko:translate-ko_en@1.9,zh:none".
+
+        A language in ``failed`` (its package's model broke) is recorded as "ko:failed", so the
+        next run redoes the document instead of finding it unchanged."""
         target = self.settings.target_language
+        failed = set(failed)
         entries = []
         for lang in sorted(set(languages) - {target}):
+            if lang in failed:
+                entries.append(f"{lang}:failed")
+                continue
             if lang not in self._package_keys:
                 package = None if lang == UNDETERMINED else self.engine.package_for(lang, target)
                 self._package_keys[lang] = package.key if package else None

@@ -274,6 +274,13 @@ def test_a_model_broken_after_install_costs_one_line_and_untranslated_rows(demo_
     assert done.stderr.startswith("error: model of translate-ko_en@1.0-demo is unusable: ")
     assert done.stderr.count("\n") == 1
 
+    # a working package again: the next plain run (no --force) redoes the Korean document
+    from ingest.translate import install_package_file
+
+    install_package_file(KOREAN_DEMO, demo_home / "packages")
+    fixed = Pipeline(load_settings()).process(pages[:1])
+    assert [o.status for o in fixed] == ["ok"], fixed
+
 
 # ------------------------------------------------------------------ orphaned temporary API
 
