@@ -33,6 +33,10 @@ PORT_IN_USE_EXIT_CODE = 3  # uvicorn's exit code when it cannot bind (another pr
 _PR_SET_PDEATHSIG = 1
 
 
+class TemporaryApiError(RuntimeError):
+    """The temporary API did not come up (its message is one line for the user)."""
+
+
 @contextlib.contextmanager
 def temporary_api(timeout: float | None = None) -> Iterator[str]:
     """Yield the Prefect API URL this process should use.
@@ -104,14 +108,16 @@ def _start_server(timeout: float | None) -> tuple[subprocess.Popen[bytes], str]:
                 if code == PORT_IN_USE_EXIT_CODE:
                     break
                 if code is not None:
-                    raise RuntimeError(f"the temporary Prefect API exited with code {code}")
+                    raise TemporaryApiError(f"the temporary Prefect API exited with code {code}")
                 with contextlib.suppress(httpx.HTTPError):
                     if client.get(f"{url}/health", timeout=2).status_code == 200:
                         return process, url
                 time.sleep(0.1)
             else:
                 _stop_server(process)
-                raise RuntimeError(f"the temporary Prefect API did not start within {wait:.0f} s")
+                raise TemporaryApiError(
+                    f"the temporary Prefect API did not start within {wait:.0f} s"
+                )
 
 
 def _stop_server(process: subprocess.Popen[Any]) -> None:

@@ -385,3 +385,28 @@ def test_a_configured_prefect_api_url_is_used_and_no_server_is_started():
     with configured, temporary_api() as url:
         assert url == "http://127.0.0.1:9/api"
         assert {p.pid for p in psutil.Process().children()} == before
+
+
+def test_a_temporary_api_that_does_not_come_up_is_one_line_and_leaves_no_process(home):
+    """A start-up deadline too short for any server: a clear line, exit 1, nothing left over."""
+    before = {p.pid for p in psutil.process_iter() if "flows.temporary_api" in _cmdline(p)}
+    rc, out, err = ingest_cli(
+        "run",
+        str(SAMPLES / "english-article.html"),
+        env={"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "1"},
+        timeout=120,
+    )
+    assert rc == 1, (out, err)
+    assert "Traceback" not in err
+    assert err.strip().splitlines() == [
+        "error: the temporary Prefect API did not start within 1 s "
+        "(or set PREFECT_API_URL to a running server)"
+    ]
+    after = {p.pid for p in psutil.process_iter() if "flows.temporary_api" in _cmdline(p)}
+    assert after <= before
+
+
+def _cmdline(process: psutil.Process) -> str:
+    with contextlib.suppress(psutil.Error):
+        return " ".join(process.cmdline())
+    return ""

@@ -80,7 +80,7 @@ def run(
     )
 
     from flows.ingest_flow import PROGRESS_HOOKS, ingest_flow
-    from flows.temporary_api import temporary_api
+    from flows.temporary_api import TemporaryApiError, temporary_api
     from ingest.errors import StoreUnwritable
 
     progress = Progress(
@@ -112,6 +112,9 @@ def run(
     except StoreUnwritable as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=EXIT_UNWRITABLE) from None
+    except TemporaryApiError as error:
+        typer.echo(f"error: {error} (or set PREFECT_API_URL to a running server)", err=True)
+        raise typer.Exit(code=1) from None
     finally:
         PROGRESS_HOOKS.remove(on_progress)
     print_summary(rows, settings.resolved_store_url())
