@@ -7,6 +7,11 @@ Tasks take batches of documents: `load_batch` reads or fetches (and archives) ra
 `process_batch` runs extract → detect → translate → store. Each can retry on its own.
 Batches are passed wrapped in `quote()` so Prefect does not walk every page (and its bytes)
 looking for upstream futures: that walk alone cost more than the work on small batches.
+
+When the store or the raw archive cannot be written (disk full, read-only), a task returns
+`Unwritable` instead of raising (a raised error would be retried and logged with a traceback
+per task): the flow starts no new batch and ends Failed with that one-line message, raised to
+a caller in the same process as `ingest.errors.StoreUnwritable`.
 """
 
 from __future__ import annotations
@@ -14,14 +19,17 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed, State
 from prefect.utilities.annotations import quote
 
 from ingest.config import Settings, load_settings
+from ingest.errors import StoreUnwritable
 from ingest.inputs import Target, load_targets, resolve_inputs
 from ingest.models import Failure, RawPage
 from ingest.pipeline import Outcome, Pipeline
@@ -38,6 +46,30 @@ def _report_progress(done: int, total: int, rows: list[dict[str, Any]]) -> None:
         hook(done, total, rows)
 
 
+@dataclass(frozen=True)
+class Unwritable:
+    """A task's result when the store or archive cannot be written: the run must stop."""
+
+    message: str  # e.g. "the store cannot be written: disk full (/data/ingest.db)"
+
+
+T = TypeVar("T")
+
+
+def unless_unwritable(result: T | Unwritable) -> T:
+    """A task's result, or `StoreUnwritable` raised in the flow when the task hit a full or
+    read-only store: flows catch it once and stop (see `stopped_run`)."""
+    if isinstance(result, Unwritable):
+        raise StoreUnwritable(result.message)
+    return result
+
+
+def stopped_run(error: StoreUnwritable) -> State:
+    """The final state of a flow that stopped because nothing can be written: Failed with the
+    one-line reason (no traceback logged), raising ``error`` again in an in-process caller."""
+    return Failed(message=str(error), data=error)
+
+
 @functools.lru_cache(maxsize=4)
 def _pipeline(settings_json: str, force: bool) -> Pipeline:
     """One pipeline per worker process and settings: models and store are loaded once."""
@@ -45,24 +77,35 @@ def _pipeline(settings_json: str, force: bool) -> Pipeline:
 
 
 @task(name="resolve-inputs", cache_policy=NO_CACHE)
-def resolve_task(inputs: list[str], settings: Settings) -> tuple[list[Target], list[Failure]]:
-    resolution = resolve_inputs(inputs, settings)
+def resolve_task(
+    inputs: list[str], settings: Settings
+) -> tuple[list[Target], list[Failure]] | Unwritable:
+    try:  # feeds and sitemaps are fetched, so archived, while resolving
+        resolution = resolve_inputs(inputs, settings)
+    except StoreUnwritable as error:
+        return Unwritable(str(error))
     return resolution.targets, resolution.failures
 
 
 @task(name="load-batch", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def load_batch(
     targets: list[Target], settings: Settings, force: bool = False
-) -> list[RawPage | Failure]:
-    return load_targets(targets, settings, force=force)
+) -> list[RawPage | Failure] | Unwritable:
+    try:
+        return load_targets(targets, settings, force=force)
+    except StoreUnwritable as error:
+        return Unwritable(str(error))
 
 
 @task(name="process-batch", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def process_batch(
     pages: list[RawPage | Failure], settings: Settings, force: bool = False
-) -> list[dict[str, Any]]:
-    pipeline = _pipeline(settings.model_dump_json(), force)
-    return [outcome.as_dict() for outcome in pipeline.process(pages)]
+) -> list[dict[str, Any]] | Unwritable:
+    try:
+        pipeline = _pipeline(settings.model_dump_json(), force)
+        return [outcome.as_dict() for outcome in pipeline.process(pages)]
+    except StoreUnwritable as error:
+        return Unwritable(str(error))
 
 
 @flow(name="ingest", log_prints=True)
@@ -77,20 +120,26 @@ def ingest_flow(
 
     ``inputs`` and ``store_url`` may be the redacted forms ``ingest.security.protect`` gave the
     CLI (Prefect keeps flow parameters): the originals are looked up in this process.
+    Stops (Failed, `StoreUnwritable` in an in-process caller) when the store or the archive
+    cannot be written.
     """
     inputs = [reveal(item) for item in inputs]
     store_url = reveal(store_url) if store_url else store_url
     settings = load_settings(store_url=store_url, home=home, batch_size=batch_size)
     logger = get_run_logger()
     times: dict[str, float] = {"resolve": 0.0, "load": 0.0, "process": 0.0}
-    started = time.perf_counter()
-    targets, failures = resolve_task(inputs, settings)
-    times["resolve"] += time.perf_counter() - started
-    logger.info("%d page(s) to load from %d input(s)", len(targets), len(inputs))
     rows: list[dict[str, Any]] = []
-    if failures:
-        rows.extend(process_batch(quote(list(failures)), settings, force))
-    load_and_process(targets, settings, force, rows, times)
+    try:
+        started = time.perf_counter()
+        targets, failures = unless_unwritable(resolve_task(inputs, settings))
+        times["resolve"] += time.perf_counter() - started
+        logger.info("%d page(s) to load from %d input(s)", len(targets), len(inputs))
+        if failures:
+            rows.extend(unless_unwritable(process_batch(quote(list(failures)), settings, force)))
+        load_and_process(targets, settings, force, rows, times)
+    except StoreUnwritable as error:
+        publish_run_artifacts(rows, times=times, roots=inputs, stopped=str(error))
+        return stopped_run(error)  # type: ignore[return-value]
     publish_run_artifacts(rows, times=times, roots=inputs)
     return rows
 
@@ -105,16 +154,19 @@ def load_and_process(
     """The batched body of every ingest flow: per batch a load task, then a process task.
 
     Appends one row per document to ``rows`` and adds seconds to ``times["load"/"process"]``.
+    Raises `StoreUnwritable` (starting no further batch) when the store or archive is full.
     """
     logger = get_run_logger()
     size = max(1, settings.batch_size)
     _report_progress(0, len(targets), rows)
     for start in range(0, len(targets), size):
         started = time.perf_counter()
-        pages = load_batch(quote(list(targets[start : start + size])), settings, force)
+        pages = unless_unwritable(
+            load_batch(quote(list(targets[start : start + size])), settings, force)
+        )
         times["load"] = times.get("load", 0.0) + time.perf_counter() - started
         started = time.perf_counter()
-        rows.extend(process_batch(quote(pages), settings, force))
+        rows.extend(unless_unwritable(process_batch(quote(pages), settings, force)))
         times["process"] = times.get("process", 0.0) + time.perf_counter() - started
         done = min(start + size, len(targets))
         logger.info("processed %d/%d page(s)", done, len(targets))
@@ -125,13 +177,15 @@ def publish_run_artifacts(
     rows: Sequence[dict[str, Any]],
     times: Mapping[str, float] | None = None,
     roots: Sequence[str] = (),
+    stopped: str | None = None,
 ) -> None:
     """A table of documents and a markdown summary, visible on the flow run in the Prefect UI.
 
     The table leads with a short source label, the status and the reason so a row fits the UI
     without scrolling (the full URL is the last column); the summary lists the reason of every
     document needing attention. ``roots`` (the run's inputs) make local labels relative paths.
-    ``times`` (seconds per stage, e.g. discover/load/process) adds a "Time per stage" section.
+    ``times`` (seconds per stage, e.g. discover/load/process) adds a "Time per stage" section;
+    ``stopped`` (why the run stopped early, e.g. a full disk) heads the summary.
     """
     create_table_artifact(
         key="ingest-documents",
@@ -139,7 +193,8 @@ def publish_run_artifacts(
         description="Documents of this run",
     )
     create_markdown_artifact(
-        key="ingest-summary", markdown=summary_markdown(rows, times=times, roots=roots)
+        key="ingest-summary",
+        markdown=summary_markdown(rows, times=times, roots=roots, stopped=stopped),
     )
 
 

@@ -18,8 +18,9 @@ from typing import Any
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field
 
-from flows.ingest_flow import process_batch, publish_run_artifacts
+from flows.ingest_flow import process_batch, publish_run_artifacts, stopped_run, unless_unwritable
 from ingest.config import Settings, load_settings
+from ingest.errors import StoreUnwritable
 from ingest.models import Failure, RawPage
 from ingest.security import reveal
 
@@ -62,7 +63,7 @@ class _Collected:
         self.future, self.rows = future, rows
 
     def result(self) -> list[dict[str, Any]]:
-        rows = self.future.result()
+        rows = unless_unwritable(self.future.result())  # a full store stops the replay
         room = TABLE_ROWS_MAX - len(self.rows)  # keep memory flat whatever the archive size
         if room > 0:
             self.rows.extend(rows[:room])
@@ -87,15 +88,19 @@ def _replay(params: ReprocessParameters, settings: Settings, in_flight: int) -> 
             hook(stats)
 
     started = time.perf_counter()
-    report = reprocess(
-        paths,
-        settings,
-        force=params.force,
-        processor=processor,
-        batch_size=params.batch_size,
-        max_in_flight=in_flight,
-        on_progress=on_progress,
-    )
+    try:
+        report = reprocess(
+            paths,
+            settings,
+            force=params.force,
+            processor=processor,
+            batch_size=params.batch_size,
+            max_in_flight=in_flight,
+            on_progress=on_progress,
+        )
+    except StoreUnwritable as error:
+        publish_run_artifacts(rows, stopped=str(error))
+        return stopped_run(error)  # type: ignore[return-value]
     seconds = time.perf_counter() - started
     publish_run_artifacts(rows, times={"reprocess": seconds}, roots=paths)
     return {"run_id": report.run_id, "stats": report.stats.as_dict(), "archives": report.archives}

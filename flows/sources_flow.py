@@ -22,8 +22,16 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
-from flows.ingest_flow import load_and_process, process_batch, publish_run_artifacts
+from flows.ingest_flow import (
+    Unwritable,
+    load_and_process,
+    process_batch,
+    publish_run_artifacts,
+    stopped_run,
+    unless_unwritable,
+)
 from ingest.config import Settings, load_settings
+from ingest.errors import StoreUnwritable
 from ingest.inputs import Target, is_url, resolve_inputs
 from ingest.models import Failure
 
@@ -47,9 +55,12 @@ def source_items(source: Any, base_dir: Path) -> list[str]:
 @task(name="discover-source", retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
 def discover_source(
     name: str, items: list[str], language: str | None, settings: Settings
-) -> tuple[list[Target], list[Failure]]:
+) -> tuple[list[Target], list[Failure]] | Unwritable:
     """Expand a source's feeds and sitemaps into page targets labelled with the source name."""
-    resolution = resolve_inputs(items, settings, language_hint=language)
+    try:  # fetched feeds and sitemaps are archived
+        resolution = resolve_inputs(items, settings, language_hint=language)
+    except StoreUnwritable as error:
+        return Unwritable(str(error))
     targets = [dataclasses.replace(target, source=name) for target in resolution.targets]
     failures = [failure.model_copy(update={"source": name}) for failure in resolution.failures]
     return targets, failures
@@ -89,19 +100,29 @@ def ingest_sources_flow(
     rows: list[dict[str, Any]] = []
     targets: list[Target] = []
     roots: list[str] = []  # the sources' items: local labels in the artifacts are relative to them
-    for source in sources:
-        started = time.perf_counter()
-        items = source_items(source, path.parent)
-        roots.extend(items)
-        found, failures = discover_source(source.name, items, source.language, settings)
-        times["discover"] += time.perf_counter() - started
-        logger.info("source %s: %d page(s), %d failure(s)", source.name, len(found), len(failures))
-        targets.extend(found)
-        if failures:
+    try:
+        for source in sources:
             started = time.perf_counter()
-            rows.extend(process_batch(quote(list(failures)), settings, force))
-            times["process"] += time.perf_counter() - started
+            items = source_items(source, path.parent)
+            roots.extend(items)
+            found, failures = unless_unwritable(
+                discover_source(source.name, items, source.language, settings)
+            )
+            times["discover"] += time.perf_counter() - started
+            logger.info(
+                "source %s: %d page(s), %d failure(s)", source.name, len(found), len(failures)
+            )
+            targets.extend(found)
+            if failures:
+                started = time.perf_counter()
+                rows.extend(
+                    unless_unwritable(process_batch(quote(list(failures)), settings, force))
+                )
+                times["process"] += time.perf_counter() - started
 
-    load_and_process(targets, settings, force, rows, times)
+        load_and_process(targets, settings, force, rows, times)
+    except StoreUnwritable as error:
+        publish_run_artifacts(rows, times=times, roots=roots, stopped=str(error))
+        return stopped_run(error)  # type: ignore[return-value]
     publish_run_artifacts(rows, times=times, roots=roots)
     return rows

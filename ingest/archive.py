@@ -28,6 +28,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from ingest.errors import StoreUnwritable, unwritable_cause
 from ingest.localfiles import (
     LocalFileError,
     Unreadable,
@@ -201,23 +202,30 @@ class WarcArchive:
         writer = WARCWriter(buffer, gzip=True, warc_version="1.1")
         writer.write_record(build(writer))
         data = buffer.getvalue()
-        with self._lock:
-            if self._fh is None or self._fh.tell() >= self.max_file_bytes:
-                self._open_next()
-            assert self._fh is not None and self._path is not None
-            offset = self._fh.tell()
-            try:
-                self._fh.write(data)
-                self._fh.flush()
-            except BaseException:
-                # Never leave a torn record in the middle of a file that is written to again.
-                with contextlib.suppress(OSError):
-                    self._fh.truncate(offset)
-                    self._fh.seek(offset)
+        try:
+            with self._lock:
+                if self._fh is None or self._fh.tell() >= self.max_file_bytes:
+                    self._open_next()
+                assert self._fh is not None and self._path is not None
+                offset = self._fh.tell()
+                try:
+                    self._fh.write(data)
+                    self._fh.flush()
+                except BaseException:
+                    # Never leave a torn record in the middle of a file that is written to again.
+                    with contextlib.suppress(OSError):
+                        self._fh.truncate(offset)
+                        self._fh.seek(offset)
+                    raise
+                path = str(self._path)
+            if self.fsync:
+                self._group_sync(path, offset + len(data))
+        except OSError as error:
+            # raw bytes are archived before anything else: if they cannot be, the run stops
+            cause = unwritable_cause(error)
+            if cause is None:
                 raise
-            path = str(self._path)
-        if self.fsync:
-            self._group_sync(path, offset + len(data))
+            raise StoreUnwritable.of("archive", cause, str(self.directory)) from error
         return path, offset
 
     def _group_sync(self, path: str, end: int) -> None:

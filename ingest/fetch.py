@@ -37,6 +37,7 @@ import httpx
 
 from ingest.archive import HTML_TYPES, WarcArchive, media_type, sniff_html, storable_headers
 from ingest.config import Settings
+from ingest.errors import StoreUnwritable
 from ingest.models import Failure, RawPage
 from ingest.security import redact_logs_of, redact_url
 
@@ -425,6 +426,8 @@ class Fetcher:
             outcome = Failure(
                 url=url, source=src, stage="fetch", reason="cancelled: fetcher closed"
             )
+        except StoreUnwritable:  # the archive is full: the run stops, not this URL
+            raise
         except Exception as error:  # a bug must cost one URL, not the run
             outcome = Failure(
                 url=url, source=src, stage="fetch", reason=f"error: {type(error).__name__}: {error}"

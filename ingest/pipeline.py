@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
 from ingest.config import Settings
+from ingest.errors import StoreUnwritable
 from ingest.extract import EXTRACTOR_VERSION, ExtractionError, extract, learn_site_boilerplate
 from ingest.language import LanguageDetector, detect_document, get_detector
 from ingest.models import (
@@ -31,7 +32,8 @@ from ingest.models import (
     web_site_of,
 )
 from ingest.store import Store
-from ingest.translate import NoPackageError, TranslationEngine
+from ingest.translate import ModelError, NoPackageError, TranslationEngine
+from ingest.translate.engine import short_error
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +96,7 @@ class Pipeline:
         digest = hashlib.sha256(languages.encode()).hexdigest()[:8]
         self.detector_name = f"{self.detector.name}+languages-{digest}"
         self._package_keys: dict[str, str | None] = {}  # per batch: language -> package key
+        self._reported_errors: set[str] = set()  # translation errors already logged once
 
     # -- public --------------------------------------------------------------------------------
 
@@ -101,7 +104,8 @@ class Pipeline:
         """Run one batch through every stage; store each document; never raise for one page.
 
         Any error that concerns one document (a bad record, a detector or store error) becomes
-        that document's failure row; the rest of the batch goes on.
+        that document's failure row; the rest of the batch goes on. `StoreUnwritable` (disk
+        full, read-only store) concerns every document: it is raised, so the caller stops.
         """
         pages = [self._replay_unchanged(page) for page in pages]
         self._package_keys = {}  # packages may be installed between batches
@@ -135,6 +139,8 @@ class Pipeline:
                 detected[index] = self._detect(extracted)
             except ExtractionError as error:
                 outcomes[index] = self._record_failure(_failure_of(page, "extract", error.reason))
+            except StoreUnwritable:
+                raise
             except Exception as error:  # a bug or bad record must cost one document, not a batch
                 log.exception("%s failed on %s", stage, page.url)
                 outcomes[index] = self._record_failure(
@@ -143,6 +149,8 @@ class Pipeline:
         for index, document in self._translate(detected).items():
             try:
                 outcomes[index] = self._store(document)
+            except StoreUnwritable:
+                raise
             except Exception as error:
                 log.exception("storing %s failed", document.url)
                 outcomes[index] = self._record_failure(
@@ -153,6 +161,8 @@ class Pipeline:
         for site in stored_sites - {None}:
             try:
                 self._learn_template(site)
+            except StoreUnwritable:
+                raise
             except Exception:  # learning is an optimisation: never fail a stored batch for it
                 log.exception("learning the template of %s failed", site)
         return [outcomes[i] for i in range(len(pages))]
@@ -242,6 +252,7 @@ class Pipeline:
         }
         packages: dict[int, set[str]] = defaultdict(set)
         missing: dict[int, set[str]] = defaultdict(set)
+        failed: dict[int, set[str]] = defaultdict(set)  # languages whose model call failed
         hits: dict[int, int] = defaultdict(int)
         sent: dict[int, int] = defaultdict(int)
         for lang, slots in wanted.items():
@@ -254,10 +265,13 @@ class Pipeline:
                 for i, _ in slots:
                     missing[i].add(str(error))
                 continue
+            except StoreUnwritable:  # the translation memory cannot be written either
+                raise
             except Exception as error:  # a broken model: store the originals, say why
-                log.exception("translating %d %s text(s) failed", len(texts), lang)
+                reason = self._translation_failed(lang, error)
                 for i, _ in slots:
-                    missing[i].add(f"{lang}→{target} translation failed: {error}")
+                    missing[i].add(reason)
+                    failed[i].add(lang)
                 continue
             for (i, slot), text in zip(slots, batch.texts, strict=True):
                 if slot < 0:
@@ -296,7 +310,8 @@ class Pipeline:
                 title_english=titles[index],
                 translator=",".join(sorted(packages[index])) or None,
                 translation_fingerprint=self._fingerprint(
-                    [*doc.paragraph_languages, doc.title_language or target]
+                    [*doc.paragraph_languages, doc.title_language or target],
+                    failed=failed[index],
                 ),
                 translation_status=translation_status,
                 memory_hits=hits[index],
@@ -304,6 +319,18 @@ class Pipeline:
             )
             documents[index] = Document.extend(translated, status=status)
         return documents
+
+    def _translation_failed(self, lang: str, error: Exception) -> str:
+        """The short reason stored for documents whose translation failed; logged once per
+        process (one line, not one traceback per batch), the details at debug level."""
+        target = self.settings.target_language
+        reason = f"{lang}→{target} translation failed: {short_error(error)}"
+        if reason not in self._reported_errors:
+            self._reported_errors.add(reason)
+            kind = "" if isinstance(error, ModelError) else f"{type(error).__name__}: "
+            log.error("%s→%s translation failed: %s%s", lang, target, kind, short_error(error))
+        log.debug("translating %s failed", lang, exc_info=error)
+        return reason
 
     def _store(self, document: Document) -> Outcome:
         started = time.perf_counter()
@@ -337,6 +364,8 @@ class Pipeline:
             )
         try:
             self.store.save_failure(failure)
+        except StoreUnwritable:
+            raise
         except Exception as error:  # e.g. a URL the database refuses: still reported, not raised
             log.exception("recording the failure of %s failed", failure.url)
             failure = failure.model_copy(
@@ -374,11 +403,18 @@ class Pipeline:
         current = self._fingerprint(lang for lang in languages if lang)
         return stored.translation_fingerprint == current
 
-    def _fingerprint(self, languages: Iterable[str]) -> str:
-        """Which package would translate each language now: "ko:translate-ko_en@1.9,zh:none"."""
+    def _fingerprint(self, languages: Iterable[str], failed: Iterable[str] = ()) -> str:
+        """Which package would translate each language now: "ko:translate-ko_en@1.9,zh:none".
+
+        A language in ``failed`` (its package's model broke) is recorded as "ko:failed", so the
+        next run redoes the document instead of finding it unchanged."""
         target = self.settings.target_language
+        failed = set(failed)
         entries = []
         for lang in sorted(set(languages) - {target}):
+            if lang in failed:
+                entries.append(f"{lang}:failed")
+                continue
             if lang not in self._package_keys:
                 package = None if lang == UNDETERMINED else self.engine.package_for(lang, target)
                 self._package_keys[lang] = package.key if package else None

@@ -174,10 +174,16 @@ def summary_markdown(
     times: Mapping[str, float] | None = None,
     roots: Iterable[str | Path] = (),
     listed: int = ATTENTION_LISTED,
+    stopped: str | None = None,
 ) -> str:
     """The run summary: documents per status, the reason of each document needing attention
-    (the first ``listed``, then how many more), and seconds per stage."""
-    lines = ["# ingest run", "", "| status | documents |", "|---|---|"]
+    (the first ``listed``, then how many more), and seconds per stage. ``stopped`` (why the run
+    stopped early, e.g. a full disk) heads it."""
+    lines = ["# ingest run", ""]
+    if stopped:
+        why = markdown_text(stopped)
+        lines += [f"**Stopped early: {why}.** Unlisted documents were not processed.", ""]
+    lines += ["| status | documents |", "|---|---|"]
     lines += [f"| {status} | {n} |" for status, n in status_counts(rows).items()]
     attention = needing_attention(rows)
     if attention:

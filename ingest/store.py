@@ -60,6 +60,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
+from ingest.errors import StoreUnwritable, unwritable_cause
 from ingest.models import Document, Failure, web_site_of
 
 metadata = MetaData()
@@ -1298,13 +1299,29 @@ def _write_transaction(engine: Engine) -> Iterator[Connection]:
     """BEGIN IMMEDIATE on SQLite, an advisory transaction lock on PostgreSQL; commit on exit.
 
     Reads use plain transactions and never wait for writers (SQLite WAL, PostgreSQL MVCC).
+    A write that fails because nothing can be written any more (disk full, read-only)
+    raises `StoreUnwritable`, so callers stop instead of failing every document in turn.
     """
-    with engine.connect() as conn:
-        conn.execution_options(ingest_write=True)
-        with conn.begin():
-            if engine.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_WRITE})
-            yield conn
+    try:
+        with engine.connect() as conn:
+            conn.execution_options(ingest_write=True)
+            with conn.begin():
+                if engine.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_WRITE})
+                yield conn
+    except (DBAPIError, OSError) as error:
+        location = _store_location(engine)
+        cause = unwritable_cause(error, location if engine.dialect.name == "sqlite" else None)
+        if cause is None:
+            raise
+        raise StoreUnwritable.of("store", cause, location) from error
+
+
+def _store_location(engine: Engine) -> str:
+    """Where the store is, for messages: the SQLite file, or the URL without its password."""
+    if engine.dialect.name == "sqlite" and engine.url.database:
+        return engine.url.database
+    return engine.url.render_as_string(hide_password=True)
 
 
 def _insert_ignore(engine: Engine, table: Table) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import http.server
 import json
 import shutil
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import DATA, require
+from conftest import DATA, ROOT, require
 from typer.testing import CliRunner
 
 from ingest.config import Settings
@@ -48,7 +49,8 @@ def make_package(
     tokenizer: bool = True,
     extra: dict | None = None,
 ) -> Path:
-    """A package folder with the argos layout (model bytes are not loaded by these tests)."""
+    """A package folder with the argos layout; model and tokenizer are the Korean demo
+    package's (tiny, real: installing load-checks the model)."""
     path = root / (folder or f"translate-{from_code}_{to_code}-{version.replace('.', '_')}")
     path.mkdir(parents=True)
     metadata = {
@@ -61,13 +63,25 @@ def make_package(
         **(extra or {}),
     }
     (path / "metadata.json").write_text(json.dumps(metadata), encoding="utf-8")
-    if model:
-        (path / "model").mkdir()
-        (path / "model" / "model.bin").write_bytes(b"\0" * 64)
-        (path / "model" / "config.json").write_text("{}")
-    if tokenizer:
-        (path / "sentencepiece.model").write_bytes(b"sp")
+    files = demo_model_files()
+    for name, data in files.items():
+        if (model and name.startswith("model/")) or (tokenizer and name == "sentencepiece.model"):
+            (path / name).parent.mkdir(parents=True, exist_ok=True)
+            (path / name).write_bytes(data)
     return path
+
+
+@functools.cache
+def demo_model_files() -> dict[str, bytes]:
+    """model/* and sentencepiece.model of the shipped Korean demo package, by relative name."""
+    demo = ROOT / "tests" / "fixtures" / "argos" / "translate-ko_en-demo.argosmodel"
+    with zipfile.ZipFile(demo) as archive:
+        return {
+            name.split("/", 1)[1]: archive.read(name)
+            for name in archive.namelist()
+            if not name.endswith("/")
+            and name.split("/", 1)[1].startswith(("model/", "sentencepiece.model"))
+        }
 
 
 def zip_folder(folder: Path, target: Path, *, stored: bool = False) -> Path:
@@ -127,8 +141,8 @@ def corrupt_crc(tmp_path: Path) -> Path:
     """A zip whose directory is fine but whose stored bytes were altered."""
     path = zip_folder(make_package(tmp_path / "crc"), tmp_path / "crc.argosmodel", stored=True)
     data = bytearray(path.read_bytes())
-    offset = data.index(b"\0" * 64)  # the stored model.bin content
-    data[offset + 10] = 0x41
+    offset = data.index(b'"package_version"')  # inside the stored metadata.json
+    data[offset + 3] = 0x41
     path.write_bytes(bytes(data))
     return path
 

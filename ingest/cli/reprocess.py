@@ -117,14 +117,20 @@ def reprocess(
             rate=rate,
         )
 
-    with progress:
-        if dask:
-            stats, run_id = _run_on_dask(archives, settings, force, dask, workers, on_progress)
-        else:
-            from ingest.reprocess import reprocess as run_reprocess
+    from ingest.errors import StoreUnwritable
 
-            report = run_reprocess(archives, settings, force=force, on_progress=on_progress)
-            stats, run_id = report.stats, report.run_id
+    try:
+        with progress:
+            if dask:
+                stats, run_id = _run_on_dask(archives, settings, force, dask, workers, on_progress)
+            else:
+                from ingest.reprocess import reprocess as run_reprocess
+
+                report = run_reprocess(archives, settings, force=force, on_progress=on_progress)
+                stats, run_id = report.stats, report.run_id
+    except StoreUnwritable as error:  # disk full: stopped, what was stored before is intact
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=3) from None
     _print_stats(console, stats, run_id, settings.resolved_store_url())
     if stats.records and stats.statuses.get("failed", 0) == stats.records:
         raise typer.Exit(code=1)

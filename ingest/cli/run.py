@@ -31,6 +31,10 @@ HomeOption = Annotated[
 ]
 
 
+# `ingest run` exit code when the store or the raw archive cannot be written (disk full, …)
+EXIT_UNWRITABLE = 3
+
+
 def _settings(store: str | None, home: Path | None, **more: Any):  # -> Settings
     from ingest.config import load_settings
 
@@ -72,7 +76,8 @@ def run(
 ) -> None:
     """Run the ingest flow (Prefect, ephemeral API unless PREFECT_API_URL is set) and summarise.
 
-    Exits non-zero only if no document succeeded.
+    Exits 1 if no document succeeded, 3 if the store or archive cannot be written (disk full,
+    read-only): the run then stops at once, keeping everything stored before.
     """
     import logging
     import os
@@ -92,6 +97,8 @@ def run(
     )
 
     from flows.ingest_flow import PROGRESS_HOOKS, ingest_flow
+    from flows.temporary_api import TemporaryApiError, temporary_api
+    from ingest.errors import StoreUnwritable
 
     progress = Progress(  # markup=False: descriptions and fields are shown as given
         TextColumn("{task.description}", style="progress.description", markup=False),
@@ -113,7 +120,7 @@ def run(
 
     PROGRESS_HOOKS.append(on_progress)
     try:
-        with progress:
+        with progress, temporary_api():
             # Prefect stores flow parameters: it gets the redacted forms, the flow (in this
             # process) looks the originals up
             rows = ingest_flow(
@@ -123,6 +130,12 @@ def run(
                 batch_size=settings.batch_size,
                 force=force,
             )
+    except StoreUnwritable as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=EXIT_UNWRITABLE) from None
+    except TemporaryApiError as error:
+        typer.echo(f"error: {error} (or set PREFECT_API_URL to a running server)", err=True)
+        raise typer.Exit(code=1) from None
     finally:
         PROGRESS_HOOKS.remove(on_progress)
     print_summary(rows, settings.resolved_store_url(), roots=list(inputs))

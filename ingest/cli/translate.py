@@ -206,7 +206,8 @@ def translate(
     ] = False,
 ) -> None:
     """Translate standard input line by line (each line one paragraph) to standard output."""
-    from ingest.translate import NoPackageError, TranslationEngine
+    from ingest.errors import StoreUnwritable
+    from ingest.translate import ModelError, NoPackageError, TranslationEngine
 
     settings = _settings(
         home,
@@ -227,6 +228,8 @@ def translate(
         batch = engine.translate(from_code, lines, to)
     except NoPackageError as error:
         raise _fail(str(error), 2) from None
+    except (ModelError, StoreUnwritable) as error:  # a broken model, a full store: one line
+        raise _fail(str(error), 3 if isinstance(error, StoreUnwritable) else 1) from None
     finally:
         if store is not None:
             store.close()

@@ -9,6 +9,7 @@ model and touches no network; CTranslate2 is imported at first translation.
 from ingest.translate.engine import (
     DEFAULT_BEAM_SIZE,
     DEFAULT_MAX_BATCH_SIZE,
+    ModelError,
     TranslationBatch,
     TranslationEngine,
     available_cores,
@@ -44,6 +45,7 @@ __all__ = [
     "AvailablePackage",
     "InMemoryTranslationMemory",
     "IndexUnavailableError",
+    "ModelError",
     "NoPackageError",
     "PackageError",
     "PackageInfo",

@@ -42,6 +42,45 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+class ModelError(RuntimeError):
+    """A package's CTranslate2 model cannot be loaded or run (e.g. a corrupt ``model.bin``).
+
+    ``str()`` is one short line: the package and the first line of CTranslate2's error.
+    """
+
+    def __init__(self, package: PackageInfo, error: BaseException) -> None:
+        super().__init__(f"model of {package.key} is unusable: {short_error(error)}")
+        self.package_key = package.key
+
+
+def short_error(error: BaseException, limit: int = 160) -> str:
+    """The first line of an error message, capped: CTranslate2's can span many lines."""
+    lines = str(error).strip().splitlines()
+    first = lines[0].strip() if lines else type(error).__name__
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+def check_model(package: PackageInfo) -> None:
+    """Load the package's model on the CPU and translate one short sentence with it.
+
+    Raises ``ModelError`` when that fails, so a broken package is refused when it is
+    installed rather than discovered in the middle of a run.
+    """
+    try:
+        import ctranslate2
+
+        translator = ctranslate2.Translator(
+            str(package.model_path), device="cpu", inter_threads=1, intra_threads=1
+        )
+        tokenizer = _Tokenizer(package)
+        prefix = [package.target_prefix.split()] if package.target_prefix else None
+        translator.translate_batch(
+            tokenizer.encode(["Hello."]), target_prefix=prefix, max_decoding_length=8
+        )
+    except Exception as error:  # whatever CTranslate2 or the tokenizer raise for bad files
+        raise ModelError(package, error) from error
+
+
 @dataclass
 class TranslationBatch:
     """Result of ``TranslationEngine.translate``: ``texts[i]`` renders input text ``i``."""
@@ -259,14 +298,17 @@ class TranslationEngine:
     def translate_sentences(self, package: PackageInfo, sentences: Sequence[str]) -> dict[str, str]:
         """Model translations of unique ``sentences`` (no memory lookup); new pairs are
         remembered chunk by chunk, so an interrupted run keeps what it already paid for."""
-        model = _load_model(
-            package,
-            self.device,
-            self.compute_type or _best_compute_type(self.device),
-            self.threads,
-        )
-        sentences = list(sentences)
-        tokens = model.tokenizer.encode(sentences)
+        try:
+            model = _load_model(
+                package,
+                self.device,
+                self.compute_type or _best_compute_type(self.device),
+                self.threads,
+            )
+            sentences = list(sentences)
+            tokens = model.tokenizer.encode(sentences)
+        except Exception as error:  # a corrupt model or tokenizer file
+            raise ModelError(package, error) from error
         order = sorted(range(len(sentences)), key=lambda i: len(tokens[i]))
         options: dict[str, Any] = {
             "max_batch_size": self.max_batch_size,
@@ -281,9 +323,12 @@ class TranslationEngine:
         for start in range(0, len(order), CHUNK_SENTENCES):
             chunk = order[start : start + CHUNK_SENTENCES]
             prefix = [list(model.target_prefix) for _ in chunk] if model.target_prefix else None
-            outputs = model.translator.translate_batch(
-                [tokens[i] for i in chunk], target_prefix=prefix, **options
-            )
+            try:
+                outputs = model.translator.translate_batch(
+                    [tokens[i] for i in chunk], target_prefix=prefix, **options
+                )
+            except Exception as error:  # e.g. model.bin corrupted after it was loaded
+                raise ModelError(package, error) from error
             fresh = {}
             for i, output in zip(chunk, outputs, strict=True):
                 hypothesis = list(output.hypotheses[0])

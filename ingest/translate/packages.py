@@ -280,7 +280,8 @@ def install_package_file(
     """Install a ``.argosmodel`` file atomically; replaces an installed package of the same pair.
 
     Raises ``PackageError`` for a corrupt zip, unsafe member paths, a missing model or tokenizer,
-    or a package for another language pair than ``expected_pair`` (or than its file name says).
+    a model that does not load and translate one sentence, or a package for another language
+    pair than ``expected_pair`` (or than its file name says).
     """
     source = Path(path)
     if not source.is_file():
@@ -304,10 +305,25 @@ def install_package_file(
             unpacked = staging / top
             if not unpacked.is_dir():
                 raise PackageError(f"{source}: top-level entry {top!r} is not a folder")
-            _check_expected(read_package(unpacked), source, expected_pair)
+            info = read_package(unpacked)
+            _check_expected(info, source, expected_pair)
+            _check_model(info, source)
             return _move_into_place(unpacked, packages_dir / top, staging)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _check_model(info: PackageInfo, source: Path) -> None:
+    """Refuse a package whose model does not load or translate (e.g. a garbage model.bin)."""
+    from ingest.translate.engine import ModelError, check_model, short_error
+
+    try:
+        check_model(info)
+    except ModelError as error:
+        cause = error.__cause__ or error
+        raise PackageError(
+            f"{source}: the model does not load or translate ({short_error(cause)})"
+        ) from error
 
 
 def _move_into_place(unpacked: Path, target: Path, staging: Path) -> PackageInfo:
