@@ -37,6 +37,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # test-only helpers (tests/helpers), not shipped
 CACHE = Path(tempfile.gettempdir()) / "ingest-benchmark-models"
 KOREAN = REPO / "tests" / "data" / "langid" / "sentences" / "ko.txt"  # tests/data/README.md
 BASE = {"layers": 6, "d_model": 512, "heads": 8, "ffn_dim": 2048, "model_vocab_size": 32000}
@@ -82,7 +83,7 @@ def korean_sentences(count: int, seed: int = 7) -> list[str]:
 
 def build_model(corpus: list[str]) -> Path:
     """The benchmark package, built once and cached (about 60 MB)."""
-    from ingest.translate.testing import build_random_package
+    from helpers.argos_packages import build_random_package
 
     tag = hashlib.sha256(repr(sorted(BASE.items())).encode()).hexdigest()[:10]
     folder = ARGOS_DIR / f"translate-ko_en-bench-{tag}"

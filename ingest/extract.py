@@ -10,12 +10,13 @@ on pathological pages (huge, deeply nested, binary, empty) with a per-document r
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import unicodedata
 import zlib
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from urllib.parse import urljoin, urlsplit
 
 import trafilatura
@@ -26,14 +27,16 @@ from trafilatura.metadata import examine_meta, extract_meta_json, extract_sitena
 from trafilatura.xml import xmltotxt
 
 from ingest.encoding import decode_html
-from ingest.models import Extracted, RawPage, site_key
+from ingest.models import Extracted, RawPage, site_key, web_site_of
 
 __all__ = [
     "EXTRACTOR_VERSION",
     "MAX_BYTES",
     "ExtractionError",
+    "Extractor",
     "decode_html",
     "extract",
+    "extractor_version",
     "learn_site_boilerplate",
     "normalize_line",
     "site_key",
@@ -462,48 +465,6 @@ def _canonical(tree: HtmlElement, base: str | None) -> str | None:
     return urljoin(base or "", og) if og else None
 
 
-_HTML_LANG = re.compile(rb"<html[^>]*?\slang\s*=\s*[\"']?([A-Za-z]{2,3})\b", re.I)
-_SCRIPTS = (
-    ("ko", re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]")),
-    ("ja", re.compile(r"[\u3040-\u30ff]")),
-    ("zh", re.compile(r"[\u3400-\u9fff]")),
-    ("ru", re.compile(r"[\u0400-\u04ff]")),
-    ("ar", re.compile(r"[\u0600-\u06ff]")),
-    ("th", re.compile(r"[\u0e00-\u0e7f]")),
-    ("hi", re.compile(r"[\u0900-\u097f]")),
-)
-_NON_LATIN = {"ko", "ja", "zh", "ru", "uk", "ar", "th", "hi", "el", "he", "fa", "bg", "sr"}
-
-
-def page_language_of(doc: Extracted) -> str | None:
-    """Main language of the extracted text (ISO 639-1), for display: script first, then the
-    page's ``<html lang>`` if it fits the script, else langdetect. The pipeline's detector
-    (ingest.language) decides the stored language, per paragraph."""
-    text = "\n".join(doc.paragraphs)[:20000]
-    letters = sum(1 for c in text if c.isalpha()) or 1
-    counts = {code: len(rx.findall(text)) for code, rx in _SCRIPTS}
-    if counts["ja"] > letters * 0.05:
-        return "ja"
-    if counts["ko"] > letters * 0.2:
-        return "ko"
-    if counts["zh"] > letters * 0.3:
-        return "zh"
-    for code in ("ru", "ar", "th", "hi"):
-        if counts[code] > letters * 0.5:
-            return code
-    m = _HTML_LANG.search(doc.body[:8192])
-    declared = m.group(1).decode().lower() if m else None
-    if declared and declared not in _NON_LATIN:
-        return declared
-    try:
-        from langdetect import DetectorFactory, detect
-
-        DetectorFactory.seed = 0
-        return detect(text).split("-")[0]
-    except Exception:  # noqa: BLE001 - no letters, or langdetect missing: undetermined
-        return None
-
-
 # --------------------------------------------------------------------------- extraction
 
 
@@ -522,7 +483,8 @@ def extract(
     """Main text (clean paragraphs, in page order) and metadata of a page.
 
     ``site_boilerplate`` holds normalised lines learned by :func:`learn_site_boilerplate` for
-    the page's site; matching paragraphs are dropped. Raises :class:`ExtractionError`.
+    the page's site; matching paragraphs are dropped, and the version recorded names them
+    (:func:`extractor_version`). Raises :class:`ExtractionError`.
     """
     body = _check_body(page, max_bytes)
     html = decode_html(body, page.headers)
@@ -538,7 +500,47 @@ def extract(
             paragraphs = wider
     if not paragraphs or _only_link_text(tree, paragraphs):
         raise ExtractionError("no main text")
-    return Extracted.extend(page, paragraphs=paragraphs, extractor=EXTRACTOR_VERSION, **meta)
+    version = extractor_version(frozenset(site_boilerplate))
+    return Extracted.extend(page, paragraphs=paragraphs, extractor=version, **meta)
+
+
+def extractor_version(template: frozenset[str]) -> str:
+    """The extractor's version, plus a digest of the site template it removed, if any: a
+    template that grows makes the site's documents changed, so reprocessing redoes them."""
+    if not template:
+        return EXTRACTOR_VERSION
+    digest = hashlib.sha256("\n".join(sorted(template)).encode("utf-8")).hexdigest()[:12]
+    return f"{EXTRACTOR_VERSION}+site-{digest}"
+
+
+class Extractor:
+    """Extraction for one batch of pages, with each web site's learned template removed.
+
+    Built from the templates the store holds for the batch's sites (read once per batch), so
+    the version of a page (which names its site's template) is known before extracting it:
+    the pipeline compares it with the stored version to skip unchanged pages.
+    """
+
+    def __init__(
+        self, templates: Mapping[str, frozenset[str]] | None = None, *, max_bytes: int = MAX_BYTES
+    ) -> None:
+        self.templates = dict(templates or {})  # site -> normalised template lines
+        self.max_bytes = max_bytes
+        self._versions = {site: extractor_version(lines) for site, lines in self.templates.items()}
+
+    def template_of(self, page: RawPage) -> frozenset[str]:
+        """The learned template of the page's web site (none for local files)."""
+        site = web_site_of(page.final_url or page.url)
+        return self.templates.get(site, frozenset()) if site else frozenset()
+
+    def version_of(self, page: RawPage) -> str:
+        """The extractor version :meth:`extract` will record for this page."""
+        site = web_site_of(page.final_url or page.url)
+        return self._versions.get(site, EXTRACTOR_VERSION) if site else EXTRACTOR_VERSION
+
+    def extract(self, page: RawPage) -> Extracted:
+        """Main text and metadata of the page, its site's template removed (see :func:`extract`)."""
+        return extract(page, site_boilerplate=self.template_of(page), max_bytes=self.max_bytes)
 
 
 def _only_link_text(tree: HtmlElement, paragraphs: list[str]) -> bool:

@@ -25,6 +25,7 @@ Everything is deterministic (langdetect is seeded) and loads lazily from install
 from __future__ import annotations
 
 import gzip
+import hashlib
 import math
 import re
 import threading
@@ -776,8 +777,25 @@ def detect_document(
     )
 
 
-def detect_extracted(page: Extracted, detector: LanguageDetector | None = None) -> Detected:
-    """The pipeline's detect stage: ``Extracted`` -> ``Detected`` (hint from the sources file)."""
+def detector_provenance(detector: LanguageDetector, languages: Sequence[str]) -> str:
+    """The detector recorded with a document: its name plus a digest of the languages it may
+    choose from, so that changing the configured languages makes stored documents changed."""
+    digest = hashlib.sha256(",".join(sorted(languages)).encode()).hexdigest()[:8]
+    return f"{detector.name}+languages-{digest}"
+
+
+def detect_extracted(
+    page: Extracted,
+    detector: LanguageDetector | None = None,
+    *,
+    provenance: str | None = None,
+) -> Detected:
+    """The detect stage of the pipeline and of ``ingest extract``: ``Extracted`` -> ``Detected``
+    (document, paragraph and title languages; hint from the sources file).
+
+    ``provenance`` is the detector recorded with the document (default: the detector's name;
+    the pipeline passes :func:`detector_provenance`).
+    """
     from ingest.models import Detected
 
     detector = detector or get_detector()
@@ -790,7 +808,7 @@ def detect_extracted(page: Extracted, detector: LanguageDetector | None = None) 
         language_confidence=result.confidence,
         paragraph_languages=[g.language for g in result.paragraphs],
         title_language=result.title.language if result.title is not None else None,
-        detector=detector.name,
+        detector=provenance or detector.name,
     )
 
 
@@ -811,6 +829,7 @@ __all__ = [
     "ScriptProfile",
     "detect_document",
     "detect_extracted",
+    "detector_provenance",
     "get_detector",
     "language_script",
     "script_profile",

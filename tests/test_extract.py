@@ -376,3 +376,21 @@ def _bp_present(boilerplate: str, paragraphs: list[str]) -> bool:
     if len(boilerplate) <= 6:
         return any(p.strip() == boilerplate for p in paragraphs)
     return boilerplate in "\n".join(paragraphs)
+
+
+def test_the_extractor_records_the_version_of_the_site_template_it_removed() -> None:
+    from ingest.extract import Extractor
+
+    story = " ".join(["The council approved the new library budget after a long debate."] * 8)
+    footer = "The Harbour Ledger is published every morning by Ledger Media Group in Busan."
+    html = f"<html><body><article><p>{story}</p><p>{footer}</p></article></body></html>"
+    web = RawPage(url="https://ledger.example/a", source="t", body=html.encode())
+    local = RawPage(url="file:///tmp/a.html", source="t", body=html.encode())
+    extractor = Extractor({"ledger.example": frozenset({normalize_line(footer)})})
+    extracted = extractor.extract(web)
+    assert footer not in extracted.paragraphs and story in extracted.paragraphs
+    assert extracted.extractor == extractor.version_of(web)
+    assert extracted.extractor.startswith(f"{EXTRACTOR_VERSION}+site-")
+    plain = extractor.extract(local)  # local files have no site, so no template
+    assert footer in plain.paragraphs
+    assert plain.extractor == extractor.version_of(local) == EXTRACTOR_VERSION

@@ -156,3 +156,27 @@ def test_changing_the_configured_languages_redoes_documents(home, monkeypatch):
     assert Pipeline(settings).process(pages)[0].status == "unchanged"
     monkeypatch.setenv("INGEST_LANGUAGES", '["en","ko","de"]')
     assert Pipeline(load_settings()).process(pages)[0].status == "ok"
+
+
+def test_an_unchanged_batch_reads_the_store_once_whatever_its_size(home):
+    """Stored versions and site templates are read once per batch, not once per page."""
+    from sqlalchemy import event
+
+    settings = load_settings()
+    pages = [page(i, STORIES[i % len(STORIES)]) for i in range(8)]
+    Pipeline(settings).process(pages)
+    Pipeline(settings).process(pages)  # the template learned from the first pass is applied
+    pipeline = Pipeline(settings)
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement)
+
+    event.listen(pipeline.store.engine, "before_cursor_execute", count)
+    small = pipeline.process(pages[:2])
+    small_reads = len(statements)
+    statements.clear()
+    large = pipeline.process(pages)
+    assert {o.status for o in small + large} == {"unchanged"}
+    assert small_reads > 0
+    assert len(statements) == small_reads

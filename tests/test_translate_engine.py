@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import require
+from helpers.argos_packages import build_random_package, zip_package
 from typer.testing import CliRunner
 
 from ingest.translate import (
@@ -23,7 +24,6 @@ from ingest.translate import (
     read_package,
     unload_models,
 )
-from ingest.translate.testing import build_random_package, zip_package
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = {

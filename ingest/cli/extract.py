@@ -34,11 +34,13 @@ def extract_command(
     import json
 
     from ingest.config import load_settings
-    from ingest.extract import ExtractionError, extract, page_language_of
+    from ingest.extract import ExtractionError, extract
+    from ingest.language import detect_extracted, get_detector
     from ingest.localfiles import describe_os_error, open_regular
     from ingest.models import RawPage
 
-    max_bytes = int(max_mb * 1024 * 1024) if max_mb else load_settings().extract_max_bytes
+    settings = load_settings()
+    max_bytes = int(max_mb * 1024 * 1024) if max_mb else settings.extract_max_bytes
     if url and len(paths) > 1:
         raise typer.BadParameter("--url applies to a single page", param_hint="--url")
 
@@ -70,7 +72,8 @@ def extract_command(
             "author": doc.author,
             "date": doc.date,
             "sitename": doc.sitename,
-            "language": page_language_of(doc),
+            # the pipeline's detect stage: the language it would store ("und" if undetermined)
+            "language": detect_extracted(doc, get_detector(settings.languages)).language,
             "text": "\n".join(doc.paragraphs),
             "paragraphs": doc.paragraphs,
         }
