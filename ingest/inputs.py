@@ -12,6 +12,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from ingest.config import Settings
@@ -25,6 +26,9 @@ from ingest.localfiles import (
 )
 from ingest.models import Failure, RawPage
 from ingest.security import is_web_url, link_base, link_refusal
+
+if TYPE_CHECKING:
+    from ingest.fetch import Politeness, ValidatorStore
 
 PAGE_SUFFIXES = (".html", ".htm", ".xhtml", ".html.gz", ".htm.gz", ".xhtml.gz")
 FEED_SUFFIXES = (".xml", ".rss", ".atom", ".xml.gz")
@@ -68,9 +72,20 @@ def is_url(item: str) -> bool:
 
 
 def resolve_inputs(
-    items: Sequence[str], settings: Settings, *, language_hint: str | None = None
+    items: Sequence[str],
+    settings: Settings,
+    *,
+    language_hint: str | None = None,
+    politeness: Politeness | None = None,
 ) -> Resolution:
-    """Expand folders, feeds and sitemaps into page targets, keeping order and dropping repeats."""
+    """Expand folders, feeds and sitemaps into page targets, keeping order and dropping repeats.
+
+    ``politeness``: the run's per-host gates and robots.txt cache (one for this call if None),
+    so the feeds and sitemaps fetched here count against the same per-host delays as pages.
+    """
+    from ingest.fetch.politeness import Politeness
+
+    politeness = politeness or Politeness.from_settings(settings)
     resolution = Resolution()
     seen: set[str] = set()
 
@@ -82,7 +97,7 @@ def resolve_inputs(
 
     for item in items:
         if is_url(item):
-            for target in _resolve_url(item, settings, resolution, language_hint):
+            for target in _resolve_url(item, settings, resolution, language_hint, (), politeness):
                 add(target)
             continue
         if item.startswith("file://"):
@@ -101,7 +116,9 @@ def resolve_inputs(
                 kind = "archive" if page.name.endswith(ARCHIVE_SUFFIXES) else "file"
                 add(Target(kind, str(page), item, language_hint))
         elif kind == "file":
-            for target in _resolve_file(path, item, settings, resolution, language_hint):
+            for target in _resolve_file(
+                path, item, settings, resolution, language_hint, (), politeness
+            ):
                 add(target)
         elif kind == "other":
             resolution.failures.append(_local_failure(path, item, not_regular_reason(path)))
@@ -139,6 +156,7 @@ def _resolve_file(
     resolution: Resolution,
     hint: str | None,
     trail: tuple[str, ...] = (),
+    politeness: Politeness | None = None,
 ) -> Iterator[Target]:
     """Targets of one local file; ``trail`` is the chain of sitemap indexes that led here."""
     name = path.name.lower()
@@ -167,10 +185,12 @@ def _resolve_file(
                 elif child.startswith("file://"):
                     child_path = Path(unquote(urlparse(child).path))
                     yield from _resolve_file(
-                        child_path, source, settings, resolution, hint, (*trail, here)
+                        child_path, source, settings, resolution, hint, (*trail, here), politeness
                     )
                 else:
-                    yield from _resolve_url(child, settings, resolution, hint, (*trail, here))
+                    yield from _resolve_url(
+                        child, settings, resolution, hint, (*trail, here), politeness
+                    )
         if not urls and not children:
             resolution.failures.append(
                 Failure(
@@ -213,6 +233,7 @@ def _resolve_url(
     resolution: Resolution,
     hint: str | None,
     trail: tuple[str, ...] = (),
+    politeness: Politeness | None = None,
 ) -> Iterator[Target]:
     """A URL is a page unless its path looks like a feed or sitemap, which we fetch and expand.
 
@@ -231,7 +252,7 @@ def _resolve_url(
 
     pending: list[tuple[str, tuple[str, ...]]] = [(url, trail)]
     visited: set[str] = set()
-    with Fetcher(settings) as fetcher:
+    with Fetcher(settings, politeness=politeness) as fetcher:
         while pending:
             current, chain = pending.pop(0)
             refused = _cycle_or_depth(current, chain)
@@ -302,11 +323,18 @@ def read_file(
 
 
 def load_targets(
-    targets: Iterable[Target], settings: Settings, *, force: bool = False
+    targets: Iterable[Target],
+    settings: Settings,
+    *,
+    force: bool = False,
+    politeness: Politeness | None = None,
+    validators: ValidatorStore | None = None,
 ) -> list[RawPage | Failure]:
     """Read files, fetch URLs (archiving every response first) and read archive records.
 
-    ``force`` fetches unconditionally (no If-None-Match / If-Modified-Since).
+    ``force`` fetches unconditionally (no If-None-Match / If-Modified-Since). A run that loads
+    in batches passes its one ``politeness`` (per-host delays, robots.txt cache) and
+    ``validators`` (conditional GET) to every call, so they hold across batches.
     """
     results: list[RawPage | Failure] = []
     urls: list[Target] = []
@@ -342,7 +370,9 @@ def load_targets(
             groups.setdefault((target.source, target.language_hint), []).append(target.location)
         with (
             WarcArchive.from_settings(settings) as archive,
-            Fetcher(settings, archive=archive) as fetcher,
+            Fetcher(
+                settings, archive=archive, politeness=politeness, validators=validators
+            ) as fetcher,
         ):
             for (source, hint), locations in groups.items():
                 results.extend(
