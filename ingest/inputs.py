@@ -7,8 +7,6 @@ fetch, or a record stream from an archive); `load_targets` turns a batch of targ
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +14,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from ingest.config import Settings
+from ingest.fetch.decode import CorruptCompressed, TooLarge, decompress_bounded
 from ingest.localfiles import (
     LocalFileError,
     Unreadable,
@@ -294,11 +293,15 @@ def _read_small(path: Path) -> bytes | str:
     """A feed or sitemap file, decompressed if gzipped; or why it cannot be used."""
     try:
         with open_regular(path) as raw:
-            stream = gzip.GzipFile(fileobj=raw) if path.name.lower().endswith(".gz") else raw
-            data = stream.read(MAX_FILE_BYTES + 1)
+            if path.name.lower().endswith(".gz"):
+                data = decompress_bounded(raw, "gzip", MAX_FILE_BYTES)
+            else:
+                data = raw.read(MAX_FILE_BYTES + 1)
     except LocalFileError as error:
         return error.reason
-    except (OSError, EOFError, zlib.error):
+    except TooLarge:
+        return f"too large: over {MAX_FILE_BYTES} bytes"
+    except (OSError, CorruptCompressed):
         return "unreadable file"
     return data if len(data) <= MAX_FILE_BYTES else f"too large: over {MAX_FILE_BYTES} bytes"
 
