@@ -472,6 +472,30 @@ def test_http_error_is_a_failure_not_a_page(server, settings):
     assert server.hits["/notfound"] == 1  # a 404 is not retried
 
 
+def test_the_one_bounded_decompressor():
+    """What every reader of compressed data relies on: the cap holds while inflating, corrupt
+    and truncated data are errors unless the caller asks for what did decompress."""
+    import io
+
+    from ingest.fetch import CorruptCompressed, TooLarge, decompress_bounded
+
+    page = PAGE.encode()
+    two_members = gzip.compress(page) + b"\0\0" + gzip.compress(b"<p>more</p>")
+    assert decompress_bounded(two_members, "gzip", 10_000) == page + b"<p>more</p>"
+    assert decompress_bounded(io.BytesIO(gzip.compress(page)), "gzip", 10_000) == page
+    assert decompress_bounded(brotli.compress(page), "br", 10_000) == page
+    assert decompress_bounded(zlib.compress(page), "deflate", 10_000) == page
+    with pytest.raises(TooLarge):
+        decompress_bounded(BOMB, "gzip", 1_000_000)
+    assert len(decompress_bounded(BOMB, "gzip", 1_000_000, partial=True)) == 1_000_000
+    truncated = gzip.compress(page)[:-20]
+    with pytest.raises(CorruptCompressed, match="ends early"):
+        decompress_bounded(truncated, "gzip", 10_000)
+    assert page.startswith(decompress_bounded(truncated, "gzip", 10_000, truncated_ok=True))
+    with pytest.raises(CorruptCompressed):
+        decompress_bounded(b"\x1f\x8b\x08" + b"\xff" * 40, "gzip", 10_000)
+
+
 # ---------------------------------------------------------------------------- charset
 
 
