@@ -8,6 +8,10 @@ Tasks take batches of documents: `load_batch` reads or fetches (and archives) ra
 Batches are passed wrapped in `quote()` so Prefect does not walk every page (and its bytes)
 looking for upstream futures: that walk alone cost more than the work on small batches.
 
+A flow run makes one `Politeness` (per-host delays, robots.txt cache) and one validator store
+(conditional GET) and hands them to every batch in this process, so a host's delay and its
+robots.txt hold across batches instead of starting over with each batch's `Fetcher`.
+
 When the store or the raw archive cannot be written (disk full, read-only), a task returns
 `Unwritable` instead of raising (a raised error would be retried and logged with a traceback
 per task): the flow starts no new batch and ends Failed with that one-line message, raised to
@@ -30,6 +34,7 @@ from prefect.utilities.annotations import quote
 
 from ingest.config import Settings, load_settings
 from ingest.errors import StoreUnwritable
+from ingest.fetch import MemoryValidators, Politeness, ValidatorStore
 from ingest.inputs import Target, load_targets, resolve_inputs
 from ingest.models import Failure, RawPage
 from ingest.pipeline import Outcome, Pipeline
@@ -78,10 +83,10 @@ def _pipeline(settings_json: str, force: bool) -> Pipeline:
 
 @task(name="resolve-inputs", cache_policy=NO_CACHE)
 def resolve_task(
-    inputs: list[str], settings: Settings
+    inputs: list[str], settings: Settings, politeness: Politeness | None = None
 ) -> tuple[list[Target], list[Failure]] | Unwritable:
     try:  # feeds and sitemaps are fetched, so archived, while resolving
-        resolution = resolve_inputs(inputs, settings)
+        resolution = resolve_inputs(inputs, settings, politeness=politeness)
     except StoreUnwritable as error:
         return Unwritable(str(error))
     return resolution.targets, resolution.failures
@@ -89,10 +94,17 @@ def resolve_task(
 
 @task(name="load-batch", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def load_batch(
-    targets: list[Target], settings: Settings, force: bool = False
+    targets: list[Target],
+    settings: Settings,
+    force: bool = False,
+    politeness: Politeness | None = None,
+    validators: ValidatorStore | None = None,
 ) -> list[RawPage | Failure] | Unwritable:
+    """Read or fetch (and archive) one batch; ``politeness`` and ``validators`` are the run's."""
     try:
-        return load_targets(targets, settings, force=force)
+        return load_targets(
+            targets, settings, force=force, politeness=politeness, validators=validators
+        )
     except StoreUnwritable as error:
         return Unwritable(str(error))
 
@@ -129,14 +141,15 @@ def ingest_flow(
     logger = get_run_logger()
     times: dict[str, float] = {"resolve": 0.0, "load": 0.0, "process": 0.0}
     rows: list[dict[str, Any]] = []
+    politeness = Politeness.from_settings(settings)  # one per run: feeds and pages share it
     try:
         started = time.perf_counter()
-        targets, failures = unless_unwritable(resolve_task(inputs, settings))
+        targets, failures = unless_unwritable(resolve_task(inputs, settings, quote(politeness)))
         times["resolve"] += time.perf_counter() - started
         logger.info("%d page(s) to load from %d input(s)", len(targets), len(inputs))
         if failures:
             rows.extend(unless_unwritable(process_batch(quote(list(failures)), settings, force)))
-        load_and_process(targets, settings, force, rows, times)
+        load_and_process(targets, settings, force, rows, times, politeness=politeness)
     except StoreUnwritable as error:
         publish_run_artifacts(rows, times=times, roots=inputs, stopped=str(error))
         return stopped_run(error)  # type: ignore[return-value]
@@ -150,19 +163,26 @@ def load_and_process(
     force: bool,
     rows: list[dict[str, Any]],
     times: dict[str, float],
+    *,
+    politeness: Politeness | None = None,
+    validators: ValidatorStore | None = None,
 ) -> None:
     """The batched body of every ingest flow: per batch a load task, then a process task.
 
     Appends one row per document to ``rows`` and adds seconds to ``times["load"/"process"]``.
     Raises `StoreUnwritable` (starting no further batch) when the store or archive is full.
+    Every batch shares ``politeness`` and ``validators`` (made here when not given).
     """
     logger = get_run_logger()
+    politeness = politeness or Politeness.from_settings(settings)
+    validators = validators if validators is not None else MemoryValidators()
     size = max(1, settings.batch_size)
     _report_progress(0, len(targets), rows)
     for start in range(0, len(targets), size):
         started = time.perf_counter()
+        batch = quote(list(targets[start : start + size]))
         pages = unless_unwritable(
-            load_batch(quote(list(targets[start : start + size])), settings, force)
+            load_batch(batch, settings, force, quote(politeness), quote(validators))
         )
         times["load"] = times.get("load", 0.0) + time.perf_counter() - started
         started = time.perf_counter()

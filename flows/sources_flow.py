@@ -6,8 +6,9 @@ One deployment per source runs this flow on the source's own cron/interval sched
 of `flows/ingest_flow.py` do the rest, each retried on its own.
 
 Politeness: per-host concurrency and delay come from the library's `Fetcher` (settings
-`per_host_concurrency`, `per_host_delay`, robots.txt); each source deployment allows one run at
-a time (deployment concurrency limit 1), so a slow run is never overlapped by its next schedule.
+`per_host_concurrency`, `per_host_delay`, robots.txt), through one `Politeness` per flow run
+shared by discovery and every batch; each source deployment allows one run at a time
+(deployment concurrency limit 1), so a slow run is never overlapped by its next schedule.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from flows.ingest_flow import (
 )
 from ingest.config import Settings, load_settings
 from ingest.errors import StoreUnwritable
+from ingest.fetch import Politeness
 from ingest.inputs import Target, is_url, resolve_inputs
 from ingest.models import Failure
 
@@ -54,11 +56,15 @@ def source_items(source: Any, base_dir: Path) -> list[str]:
 
 @task(name="discover-source", retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
 def discover_source(
-    name: str, items: list[str], language: str | None, settings: Settings
+    name: str,
+    items: list[str],
+    language: str | None,
+    settings: Settings,
+    politeness: Politeness | None = None,
 ) -> tuple[list[Target], list[Failure]] | Unwritable:
     """Expand a source's feeds and sitemaps into page targets labelled with the source name."""
     try:  # fetched feeds and sitemaps are archived
-        resolution = resolve_inputs(items, settings, language_hint=language)
+        resolution = resolve_inputs(items, settings, language_hint=language, politeness=politeness)
     except StoreUnwritable as error:
         return Unwritable(str(error))
     targets = [dataclasses.replace(target, source=name) for target in resolution.targets]
@@ -100,13 +106,14 @@ def ingest_sources_flow(
     rows: list[dict[str, Any]] = []
     targets: list[Target] = []
     roots: list[str] = []  # the sources' items: local labels in the artifacts are relative to them
+    politeness = Politeness.from_settings(settings)  # one per run: discovery and pages share it
     try:
         for source in sources:
             started = time.perf_counter()
             items = source_items(source, path.parent)
             roots.extend(items)
             found, failures = unless_unwritable(
-                discover_source(source.name, items, source.language, settings)
+                discover_source(source.name, items, source.language, settings, quote(politeness))
             )
             times["discover"] += time.perf_counter() - started
             logger.info(
@@ -120,7 +127,7 @@ def ingest_sources_flow(
                 )
                 times["process"] += time.perf_counter() - started
 
-        load_and_process(targets, settings, force, rows, times)
+        load_and_process(targets, settings, force, rows, times, politeness=politeness)
     except StoreUnwritable as error:
         publish_run_artifacts(rows, times=times, roots=roots, stopped=str(error))
         return stopped_run(error)  # type: ignore[return-value]

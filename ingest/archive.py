@@ -29,6 +29,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from ingest.errors import StoreUnwritable, unwritable_cause
+from ingest.fetch.decode import CorruptCompressed, Decompressor, TooLarge, decompress_bounded
 from ingest.localfiles import (
     LocalFileError,
     Unreadable,
@@ -404,9 +405,13 @@ def _html_page(raw: IO[bytes], path: Path, source: str, max_body_bytes: int) -> 
     """The page in an open HTML(.gz) file, read at most ``max_body_bytes + 1`` bytes."""
     url = path.resolve().as_uri()
     try:
-        stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if path.name.endswith(".gz") else raw
-        body = stream.read(max_body_bytes + 1)
-    except (OSError, EOFError, zlib.error) as error:
+        if path.name.endswith(".gz"):
+            body = decompress_bounded(raw, "gzip", max_body_bytes)
+        else:
+            body = raw.read(max_body_bytes + 1)
+    except TooLarge:
+        return Failure(url=url, source=source, stage="read", reason=_too_large(max_body_bytes))
+    except (OSError, CorruptCompressed) as error:
         return Failure(url=url, source=source, stage="read", reason=f"unreadable file: {error}")
     if len(body) > max_body_bytes:
         return Failure(url=url, source=source, stage="read", reason=_too_large(max_body_bytes))
@@ -604,30 +609,26 @@ def _gzip_members(
             offset = following
             continue
         spool = tempfile.SpooledTemporaryFile(max_size=16 << 20)  # noqa: SIM115 - handed to caller
-        decomp = zlib.decompressobj(31)
+        decomp = Decompressor("gzip", step=_CHUNK * 16)
         written = 0
         position = offset
         fh.seek(offset)
         error: str | None = None
         end = size
         try:
-            while not decomp.eof:
+            while not decomp.finished:
                 chunk = fh.read(_CHUNK)
                 if not chunk:
                     error = "truncated gzip member (file ends inside the record)"
                     break
                 position += len(chunk)
-                data = decomp.decompress(chunk, _CHUNK * 16)
-                while True:
+                for data in decomp.feed(chunk):
                     if written < record_cap:
                         spool.write(data[: record_cap - written])
                     written += len(data)
-                    if decomp.eof or not decomp.unconsumed_tail:
-                        break
-                    data = decomp.decompress(decomp.unconsumed_tail, _CHUNK * 16)
-            if decomp.eof:
-                end = position - len(decomp.unused_data) - len(decomp.unconsumed_tail)
-        except zlib.error as exc:
+            if decomp.finished:
+                end = position - len(decomp.unused_data)
+        except CorruptCompressed as exc:
             error = f"corrupt gzip member: {exc}"
         if error is not None:
             spool.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +16,7 @@ from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
 
+from ingest.fetch.decode import decompress_bounded
 from ingest.models import Failure
 from ingest.security import link_base, link_refusal
 
@@ -62,27 +62,13 @@ def _gunzip(data: bytes, limit: int = MAX_SITEMAP_BYTES) -> bytes:
     decompress (recovering parsers then read what they can), so discovery never raises."""
     if not data.startswith(_GZIP_MAGIC):
         return data[:limit]
-    decomp = zlib.decompressobj(zlib.MAX_WBITS | 16)
-    out: list[bytes] = []
-    size = 0
-    try:
-        chunk = decomp.decompress(data, 1 << 20)
-        while chunk and size < limit:
-            out.append(chunk)
-            size += len(chunk)
-            chunk = decomp.decompress(decomp.unconsumed_tail, 1 << 20)
-    except zlib.error:
-        pass
-    return b"".join(out)[:limit]
+    return decompress_bounded(data, "gzip", limit, partial=True)
 
 
 def _head(data: bytes, size: int = 2048) -> bytes:
     """First bytes of the document proper: BOM, whitespace, XML declaration and comments gone."""
     if data.startswith(_GZIP_MAGIC):
-        try:
-            data = zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(data, size * 4)
-        except zlib.error:
-            return b""
+        data = decompress_bounded(data, "gzip", size * 4, partial=True)
     head = data[: size * 4].lstrip(b"\xef\xbb\xbf \t\r\n")
     for _ in range(20):
         if head.startswith(b"<?"):

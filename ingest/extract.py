@@ -14,7 +14,6 @@ import hashlib
 import re
 import threading
 import unicodedata
-import zlib
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from urllib.parse import urljoin, urlsplit
@@ -27,6 +26,7 @@ from trafilatura.metadata import examine_meta, extract_meta_json, extract_sitena
 from trafilatura.xml import xmltotxt
 
 from ingest.encoding import decode_html
+from ingest.fetch.decode import CorruptCompressed, TooLarge, decompress_bounded
 from ingest.models import Extracted, RawPage, site_key, web_site_of
 
 __all__ = [
@@ -90,14 +90,14 @@ def _content_type(headers: dict[str, str]) -> str:
 
 def _gunzip(body: bytes, max_bytes: int) -> bytes:
     """Decompress a gzip body without letting a gzip bomb exceed the size cap."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(body, max_bytes + 1)
-    except zlib.error as error:
+    try:  # a truncated body still gives the text that arrived
+        return decompress_bounded(body, "gzip", max_bytes, truncated_ok=True)
+    except CorruptCompressed as error:
         raise ExtractionError(f"corrupt gzip body: {error}") from None
-    if len(out) > max_bytes:
-        raise ExtractionError(f"page too large: over {_mb(max_bytes)} cap when decompressed")
-    return out
+    except TooLarge:
+        raise ExtractionError(
+            f"page too large: over {_mb(max_bytes)} cap when decompressed"
+        ) from None
 
 
 _HTML_START = re.compile(rb"<(!doctype|html|head|body|meta|title|div|p|article|table)\b", re.I)

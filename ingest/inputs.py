@@ -7,14 +7,14 @@ fetch, or a record stream from an archive); `load_targets` turns a batch of targ
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from ingest.config import Settings
+from ingest.fetch.decode import CorruptCompressed, TooLarge, decompress_bounded
 from ingest.localfiles import (
     LocalFileError,
     Unreadable,
@@ -25,6 +25,9 @@ from ingest.localfiles import (
 )
 from ingest.models import Failure, RawPage
 from ingest.security import is_web_url, link_base, link_refusal
+
+if TYPE_CHECKING:
+    from ingest.fetch import Politeness, ValidatorStore
 
 PAGE_SUFFIXES = (".html", ".htm", ".xhtml", ".html.gz", ".htm.gz", ".xhtml.gz")
 FEED_SUFFIXES = (".xml", ".rss", ".atom", ".xml.gz")
@@ -68,9 +71,20 @@ def is_url(item: str) -> bool:
 
 
 def resolve_inputs(
-    items: Sequence[str], settings: Settings, *, language_hint: str | None = None
+    items: Sequence[str],
+    settings: Settings,
+    *,
+    language_hint: str | None = None,
+    politeness: Politeness | None = None,
 ) -> Resolution:
-    """Expand folders, feeds and sitemaps into page targets, keeping order and dropping repeats."""
+    """Expand folders, feeds and sitemaps into page targets, keeping order and dropping repeats.
+
+    ``politeness``: the run's per-host gates and robots.txt cache (one for this call if None),
+    so the feeds and sitemaps fetched here count against the same per-host delays as pages.
+    """
+    from ingest.fetch.politeness import Politeness
+
+    politeness = politeness or Politeness.from_settings(settings)
     resolution = Resolution()
     seen: set[str] = set()
 
@@ -82,7 +96,7 @@ def resolve_inputs(
 
     for item in items:
         if is_url(item):
-            for target in _resolve_url(item, settings, resolution, language_hint):
+            for target in _resolve_url(item, settings, resolution, language_hint, (), politeness):
                 add(target)
             continue
         if item.startswith("file://"):
@@ -101,7 +115,9 @@ def resolve_inputs(
                 kind = "archive" if page.name.endswith(ARCHIVE_SUFFIXES) else "file"
                 add(Target(kind, str(page), item, language_hint))
         elif kind == "file":
-            for target in _resolve_file(path, item, settings, resolution, language_hint):
+            for target in _resolve_file(
+                path, item, settings, resolution, language_hint, (), politeness
+            ):
                 add(target)
         elif kind == "other":
             resolution.failures.append(_local_failure(path, item, not_regular_reason(path)))
@@ -139,6 +155,7 @@ def _resolve_file(
     resolution: Resolution,
     hint: str | None,
     trail: tuple[str, ...] = (),
+    politeness: Politeness | None = None,
 ) -> Iterator[Target]:
     """Targets of one local file; ``trail`` is the chain of sitemap indexes that led here."""
     name = path.name.lower()
@@ -167,10 +184,12 @@ def _resolve_file(
                 elif child.startswith("file://"):
                     child_path = Path(unquote(urlparse(child).path))
                     yield from _resolve_file(
-                        child_path, source, settings, resolution, hint, (*trail, here)
+                        child_path, source, settings, resolution, hint, (*trail, here), politeness
                     )
                 else:
-                    yield from _resolve_url(child, settings, resolution, hint, (*trail, here))
+                    yield from _resolve_url(
+                        child, settings, resolution, hint, (*trail, here), politeness
+                    )
         if not urls and not children:
             resolution.failures.append(
                 Failure(
@@ -213,6 +232,7 @@ def _resolve_url(
     resolution: Resolution,
     hint: str | None,
     trail: tuple[str, ...] = (),
+    politeness: Politeness | None = None,
 ) -> Iterator[Target]:
     """A URL is a page unless its path looks like a feed or sitemap, which we fetch and expand.
 
@@ -231,7 +251,7 @@ def _resolve_url(
 
     pending: list[tuple[str, tuple[str, ...]]] = [(url, trail)]
     visited: set[str] = set()
-    with Fetcher(settings) as fetcher:
+    with Fetcher(settings, politeness=politeness) as fetcher:
         while pending:
             current, chain = pending.pop(0)
             refused = _cycle_or_depth(current, chain)
@@ -273,11 +293,15 @@ def _read_small(path: Path) -> bytes | str:
     """A feed or sitemap file, decompressed if gzipped; or why it cannot be used."""
     try:
         with open_regular(path) as raw:
-            stream = gzip.GzipFile(fileobj=raw) if path.name.lower().endswith(".gz") else raw
-            data = stream.read(MAX_FILE_BYTES + 1)
+            if path.name.lower().endswith(".gz"):
+                data = decompress_bounded(raw, "gzip", MAX_FILE_BYTES)
+            else:
+                data = raw.read(MAX_FILE_BYTES + 1)
     except LocalFileError as error:
         return error.reason
-    except (OSError, EOFError, zlib.error):
+    except TooLarge:
+        return f"too large: over {MAX_FILE_BYTES} bytes"
+    except (OSError, CorruptCompressed):
         return "unreadable file"
     return data if len(data) <= MAX_FILE_BYTES else f"too large: over {MAX_FILE_BYTES} bytes"
 
@@ -302,11 +326,18 @@ def read_file(
 
 
 def load_targets(
-    targets: Iterable[Target], settings: Settings, *, force: bool = False
+    targets: Iterable[Target],
+    settings: Settings,
+    *,
+    force: bool = False,
+    politeness: Politeness | None = None,
+    validators: ValidatorStore | None = None,
 ) -> list[RawPage | Failure]:
     """Read files, fetch URLs (archiving every response first) and read archive records.
 
-    ``force`` fetches unconditionally (no If-None-Match / If-Modified-Since).
+    ``force`` fetches unconditionally (no If-None-Match / If-Modified-Since). A run that loads
+    in batches passes its one ``politeness`` (per-host delays, robots.txt cache) and
+    ``validators`` (conditional GET) to every call, so they hold across batches.
     """
     results: list[RawPage | Failure] = []
     urls: list[Target] = []
@@ -342,7 +373,9 @@ def load_targets(
             groups.setdefault((target.source, target.language_hint), []).append(target.location)
         with (
             WarcArchive.from_settings(settings) as archive,
-            Fetcher(settings, archive=archive) as fetcher,
+            Fetcher(
+                settings, archive=archive, politeness=politeness, validators=validators
+            ) as fetcher,
         ):
             for (source, hint), locations in groups.items():
                 results.extend(

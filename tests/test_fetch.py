@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import ipaddress
+import itertools
 import socket
 import threading
 import time
@@ -26,6 +27,7 @@ from ingest.config import Settings
 from ingest.encoding import decode_html
 from ingest.fetch import (
     Fetcher,
+    MemoryValidators,
     Refused,
     address_refusal,
     check_url,
@@ -470,6 +472,30 @@ def test_http_error_is_a_failure_not_a_page(server, settings):
     assert server.hits["/notfound"] == 1  # a 404 is not retried
 
 
+def test_the_one_bounded_decompressor():
+    """What every reader of compressed data relies on: the cap holds while inflating, corrupt
+    and truncated data are errors unless the caller asks for what did decompress."""
+    import io
+
+    from ingest.fetch import CorruptCompressed, TooLarge, decompress_bounded
+
+    page = PAGE.encode()
+    two_members = gzip.compress(page) + b"\0\0" + gzip.compress(b"<p>more</p>")
+    assert decompress_bounded(two_members, "gzip", 10_000) == page + b"<p>more</p>"
+    assert decompress_bounded(io.BytesIO(gzip.compress(page)), "gzip", 10_000) == page
+    assert decompress_bounded(brotli.compress(page), "br", 10_000) == page
+    assert decompress_bounded(zlib.compress(page), "deflate", 10_000) == page
+    with pytest.raises(TooLarge):
+        decompress_bounded(BOMB, "gzip", 1_000_000)
+    assert len(decompress_bounded(BOMB, "gzip", 1_000_000, partial=True)) == 1_000_000
+    truncated = gzip.compress(page)[:-20]
+    with pytest.raises(CorruptCompressed, match="ends early"):
+        decompress_bounded(truncated, "gzip", 10_000)
+    assert page.startswith(decompress_bounded(truncated, "gzip", 10_000, truncated_ok=True))
+    with pytest.raises(CorruptCompressed):
+        decompress_bounded(b"\x1f\x8b\x08" + b"\xff" * 40, "gzip", 10_000)
+
+
 # ---------------------------------------------------------------------------- charset
 
 
@@ -532,15 +558,37 @@ def test_crawl_delay_slows_the_host(server, tmp_path):
     assert len(starts) == 3 and starts[-1] - starts[0] >= 2 * 0.4 - 0.1
 
 
+def test_robots_rules_match_our_product_token_and_cap_the_crawl_delay():
+    from ingest.fetch.robots import MAX_CRAWL_DELAY, RobotsRules
+
+    rules = RobotsRules.parse(
+        b"User-agent: ingest-bot\nCrawl-delay: 500\nDisallow: /x/\n\n"
+        b"User-agent: *\nCrawl-delay: 2.5\nDisallow: /y/\n# caf\xe9 is not UTF-8\n"
+    )
+    ours, other = "ingest-bot/0.1 (+https://example.org/bot)", "otherbot/2.0"
+    assert rules.crawl_delay(ours) == MAX_CRAWL_DELAY == 60.0
+    assert rules.denial("http://h/x/1", ours) == "skipped: disallowed by robots.txt"
+    assert rules.denial("http://h/y/1", ours) is None  # our group wins over *
+    assert rules.crawl_delay(other) == 2.5
+    assert rules.denial("http://h/x/1", other) is None
+    assert rules.denial("http://h/y/1", other) == "skipped: disallowed by robots.txt"
+    assert RobotsRules.allow_all().denial("http://h/x/1", ours) is None
+    assert RobotsRules.unavailable("http 503").denial("http://h/", ours) == (
+        "skipped: robots.txt unavailable (http 503)"
+    )
+
+
 # ---------------------------------------------------------------------------- conditional GET
 
 
 @pytest.mark.parametrize(("path", "header"), [("/etag", "If-None-Match"), ("/lastmod", None)])
 def test_conditional_get_skips_unchanged_pages(server, settings, archive, path, header):
     header = header or "If-Modified-Since"
-    with Fetcher(settings, archive=archive) as fetcher:
+    validators = MemoryValidators()
+    with Fetcher(settings, archive=archive, validators=validators) as fetcher:
         first = fetcher.fetch(server.url(path))
-    with Fetcher(settings, archive=archive) as fetcher:  # validators persist across instances
+    # validators persist across instances
+    with Fetcher(settings, archive=archive, validators=validators) as fetcher:
         second = fetcher.fetch(server.url(path))
         forced = fetcher.fetch(server.url(path), conditional=False)
     assert isinstance(first, RawPage)
@@ -554,10 +602,13 @@ def test_conditional_get_skips_unchanged_pages(server, settings, archive, path, 
 
 def test_validators_are_not_kept_without_conditional_get(server, tmp_path):
     settings = make_settings(tmp_path / "h", conditional_get=False)
-    with Fetcher(settings) as fetcher:
+    validators = MemoryValidators()
+    with Fetcher(settings, validators=validators) as fetcher:
         assert isinstance(fetcher.fetch(server.url("/etag")), RawPage)
         assert isinstance(fetcher.fetch(server.url("/etag")), RawPage)
     assert not (tmp_path / "h" / "fetch-validators.sqlite").exists()
+    assert validators.get(server.url("/etag")) is None  # the store it was given stays empty
+    assert all("If-None-Match" not in headers for _, _, headers in server.log)
 
 
 # ---------------------------------------------------------------------------- SSRF
@@ -743,3 +794,37 @@ def test_fetch_many_is_lazy_and_survives_a_closed_fetcher(server, settings):
     assert sum(server.hits[p] for p in server.hits if p.startswith("/page/")) <= 5 + 2 * 8
     with pytest.raises(RuntimeError):  # closed means closed
         fetcher.client.get(server.url("/page/x"))
+
+
+def test_one_politeness_per_run_holds_across_batches(server, tmp_path):
+    """A run loads its URLs in batches, each with a new Fetcher: the run's one Politeness keeps
+    the per-host delay and the robots.txt cache, so batch 2 waits for batch 1's last request and
+    robots.txt is asked for once. Without it (the control host) both start over per batch."""
+    from ingest.fetch import Politeness
+    from ingest.inputs import Target, load_targets
+
+    delay = 0.5
+    settings = make_settings(tmp_path / "h", per_host_delay=delay, per_host_concurrency=1)
+
+    def run_in_two_batches(host: str, politeness: Politeness | None) -> list[float]:
+        targets = [Target("url", server.url(f"/page/{host}/{i}", host), "t") for i in range(4)]
+        for batch in (targets[:2], targets[2:]):
+            outcomes = load_targets(batch, settings, politeness=politeness)
+            assert all(isinstance(o, RawPage) for o in outcomes)
+        return sorted(t for _, t, headers in server.log if headers["Host"].startswith(host))
+
+    shared = run_in_two_batches("127.0.0.1", Politeness.from_settings(settings))
+    control = run_in_two_batches("localhost", None)
+
+    def robots_requests(host: str) -> int:
+        return sum(
+            1 for path, _, h in server.log if path == "/robots.txt" and h["Host"].startswith(host)
+        )
+
+    assert robots_requests("127.0.0.1") == 1
+    assert len(shared) == 1 + 4  # robots.txt once, then the four pages
+    # every request to the host, across the batch boundary too, starts `delay` after the last
+    # (on our side; the server sees the starts with some network jitter)
+    assert min(b - a for a, b in itertools.pairwise(shared)) >= delay - 0.1
+    assert robots_requests("localhost") == 2  # the control: each batch asks again...
+    assert min(b - a for a, b in itertools.pairwise(control)) < delay - 0.1  # ...at once

@@ -107,6 +107,7 @@ def test_a_304_for_a_page_never_stored_replays_the_archived_copy(home, monkeypat
 
     from conftest import SAMPLES, load_gold
 
+    from ingest.fetch import MemoryValidators
     from ingest.inputs import load_targets, resolve_inputs
 
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(SAMPLES))
@@ -119,16 +120,18 @@ def test_a_304_for_a_page_never_stored_replays_the_archived_copy(home, monkeypat
         settings = load_settings()
         url = f"http://127.0.0.1:{server.server_port}/german-article.html"
         targets = resolve_inputs([url], settings).targets
-        first = load_targets(targets, settings)  # fetched + archived; "crash" before processing
+        validators = MemoryValidators()  # one validator store for all the "runs" below
+        first = load_targets(targets, settings, validators=validators)  # then "crash"
         assert first[0].http_status == 200
-        again = load_targets(targets, settings)
+        again = load_targets(targets, settings, validators=validators)
         assert again[0].reason == "unchanged (304)" and again[0].archive_path
         outcome = Pipeline(settings).process(again)[0]
         assert outcome.status == "untranslated" and outcome.language == "de"
         expected = len(load_gold()["german-article.html"]["paragraphs"])
         assert Pipeline(settings).store.get_document(url)["paragraph_count"] == expected
-        assert Pipeline(settings).process(load_targets(targets, settings))[0].status == "unchanged"
-        forced = load_targets(targets, settings, force=True)
+        third = load_targets(targets, settings, validators=validators)
+        assert Pipeline(settings).process(third)[0].status == "unchanged"
+        forced = load_targets(targets, settings, force=True, validators=validators)
         assert forced[0].http_status == 200  # --force fetches unconditionally
     finally:
         server.shutdown()
