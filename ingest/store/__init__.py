@@ -20,6 +20,7 @@ One module per concern; ``Store`` (``core``) is the facade composed of them:
 - ``neardup``: near-duplicate groups (LSH buckets from ``ingest.dedup``)
 - ``templates``: site templates (boilerplate lines learned per site)
 - ``runs``: run statistics and per-archive checkpoints used by ``ingest.reprocess``
+- ``validators``: ETag / Last-Modified of fetched URLs, for conditional GET
 - ``export``: JSONL / Parquet export
 """
 
@@ -46,6 +47,7 @@ from ingest.store.schema import (
     dedup_bands,
     describe_database_error,
     documents,
+    fetch_validators,
     metadata,
     near_duplicates,
     paragraphs,
@@ -55,6 +57,7 @@ from ingest.store.schema import (
     translation_memory,
 )
 from ingest.store.search import SearchHit, fts5_query
+from ingest.store.validators import SqlFetchValidators
 
 __all__ = [
     "STALE_RUN_SECONDS",
@@ -63,6 +66,7 @@ __all__ = [
     "Checkpoint",
     "Claim",
     "SearchHit",
+    "SqlFetchValidators",
     "SqlTranslationMemory",
     "Store",
     "StoreError",
@@ -76,6 +80,7 @@ __all__ = [
     "english_text",
     "export_jsonl",
     "export_parquet",
+    "fetch_validators",
     "fts5_query",
     "metadata",
     "near_duplicates",

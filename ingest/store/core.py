@@ -2,7 +2,7 @@
 
 Each part (documents, search, near-duplicates, site templates, runs, checkpoints) lives in its
 own module; this class opens the database, creates the schema, and hands out the translation
-memory.
+memory and the fetch validators.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from ingest.store.schema import (
 from ingest.store.search import SearchQueries
 from ingest.store.templates import SiteTemplates
 from ingest.store.transactions import SCHEMA_LOCK
+from ingest.store.validators import SqlFetchValidators
 
 
 class Store(
@@ -112,6 +113,12 @@ class Store(
 
     def translation_memory(self) -> SqlTranslationMemory:
         return SqlTranslationMemory(self.engine)
+
+    @property
+    def fetch_validators(self) -> SqlFetchValidators:
+        """ETag / Last-Modified of fetched URLs, for conditional GET (shared by every fetcher
+        using this store)."""
+        return SqlFetchValidators(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

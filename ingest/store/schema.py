@@ -159,6 +159,17 @@ checkpoints = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+# HTTP validators of the last successful fetch of a URL, for conditional GET (If-None-Match,
+# If-Modified-Since). In the store, so every machine fetching into one PostgreSQL shares them.
+fetch_validators = Table(
+    "fetch_validators",
+    metadata,
+    Column("url", Text, primary_key=True),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
 
 class StoreError(RuntimeError):
     """The store cannot be used (bad URL, unsupported backend, unreachable, not a database).
