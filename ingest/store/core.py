@@ -97,13 +97,13 @@ class Store(
         beside it, everything is in the database file: ``immutable=1`` reads it as it is.
         """
         try:
-            return schema_present(self.engine)
+            return schema_present(self.engine, for_reading=self.read_only)
         except DBAPIError:
             if not (self.read_only and path is not None and nothing_in_wal(path)):
                 raise
         self.engine.dispose()
         self.engine = make_engine(self.url, read_only=True, immutable=True)
-        return schema_present(self.engine)
+        return schema_present(self.engine, for_reading=True)
 
     def _create_schema(self) -> None:
         # Under a lock of its own: two runs starting at once on a fresh database would race

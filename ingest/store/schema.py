@@ -259,11 +259,17 @@ def describe_database_error(error: BaseException) -> str:
     return first
 
 
-def schema_present(engine: Engine) -> bool:
-    """Whether every table exists, checked without a write transaction."""
+# Tables added after stores already existed, that only writing runs use: a read-only open of
+# an older store does without them (a writable open creates them).
+TABLES_ADDED_LATER = frozenset({"fetch_validators"})
+
+
+def schema_present(engine: Engine, *, for_reading: bool = False) -> bool:
+    """Whether every table exists (``for_reading``: every table reading needs), checked
+    without a write transaction."""
     with engine.connect() as conn:
         present = set(inspect(conn).get_table_names())
-    wanted = set(metadata.tables)
+    wanted = set(metadata.tables) - (TABLES_ADDED_LATER if for_reading else frozenset())
     wanted.add("document_fts" if engine.dialect.name == "sqlite" else "document_search")
     return wanted <= present
 
