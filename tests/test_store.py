@@ -170,3 +170,33 @@ def test_export_jsonl_has_aligned_text_and_provenance(store_url):
     assert by_url["file:///x.bin"]["status"] == "failed"
     only_failed = io.StringIO()
     assert export_jsonl(store, only_failed, status="failed") == 1
+
+
+def test_fetch_validators_are_upserted_and_shared_by_every_store_instance(store_url):
+    first, second = Store(store_url), Store(store_url)  # e.g. two machines on one database
+    validators = first.fetch_validators
+    assert validators.get("https://news.example/a") is None
+    validators.put("https://news.example/a", '"v1"', None)
+    assert second.fetch_validators.get("https://news.example/a") == ('"v1"', None)
+    modified = "Wed, 02 Dec 2026 05:00:00 GMT"
+    second.fetch_validators.put("https://news.example/a", '"v2"', modified)  # replaces
+    assert first.fetch_validators.get("https://news.example/a") == ('"v2"', modified)
+    validators.put("https://news.example/b", None, modified)
+    assert validators.get("https://news.example/b") == (None, modified)
+    validators.put("https://news.example/a", None, None)  # nothing left to revalidate with
+    assert validators.get("https://news.example/a") is None
+    assert validators.get("https://news.example/b") == (None, modified)
+
+
+def test_a_store_from_before_fetch_validators_opens_read_only_and_gains_the_table(tmp_path):
+    url = f"sqlite:///{tmp_path / 'older.db'}"
+    Store(url).save_document(make_document())
+    with sqlite3.connect(tmp_path / "older.db") as connection:  # as an older version left it
+        connection.execute("DROP TABLE fetch_validators")
+    assert Store(url, read_only=True).count_documents() == 1
+    with sqlite3.connect(tmp_path / "older.db") as connection:
+        tables = {r[0] for r in connection.execute("SELECT name FROM sqlite_master")}
+    assert "fetch_validators" not in tables  # reading wrote nothing
+    writable = Store(url)
+    writable.fetch_validators.put("https://news.example/a", '"v1"', None)
+    assert writable.fetch_validators.get("https://news.example/a") == ('"v1"', None)
