@@ -188,6 +188,27 @@ def test_fetch_validators_are_upserted_and_shared_by_every_store_instance(store_
     assert validators.get("https://news.example/b") == (None, modified)
 
 
+def test_fetch_validators_remember_the_archived_copy_a_304_refers_to(store_url):
+    from ingest.fetch.validators import ArchivedCopies, ArchivedCopy
+
+    first, second = Store(store_url), Store(store_url)
+    validators = first.fetch_validators
+    assert isinstance(validators, ArchivedCopies)  # what the Fetcher checks for
+    copy = ArchivedCopy("sha256:abc", "/data/archive/ingest-1.warc.gz", 1234)
+    validators.put_copy("https://news.example/a", copy)  # no validators yet: nothing kept
+    assert validators.copy_of("https://news.example/a") is None
+    validators.put("https://news.example/a", '"v1"', None)
+    validators.put_copy("https://news.example/a", copy)
+    assert second.fetch_validators.copy_of("https://news.example/a") == copy
+    validators.put("https://news.example/a", '"v2"', None)  # new validators, same row
+    newer = ArchivedCopy("sha256:def", "/data/archive/ingest-2.warc.gz", 99)
+    second.fetch_validators.put_copy("https://news.example/a", newer)
+    assert first.fetch_validators.copy_of("https://news.example/a") == newer
+    validators.put_copy("https://news.example/a", None)
+    assert validators.copy_of("https://news.example/a") is None
+    assert validators.get("https://news.example/a") == ('"v2"', None)
+
+
 def test_a_store_from_before_fetch_validators_opens_read_only_and_gains_the_table(tmp_path):
     url = f"sqlite:///{tmp_path / 'older.db'}"
     Store(url).save_document(make_document())

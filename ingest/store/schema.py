@@ -167,6 +167,10 @@ fetch_validators = Table(
     Column("url", Text, primary_key=True),
     Column("etag", Text),
     Column("last_modified", Text),
+    # the archived 200 answer the validators came from: a later 304 points at it
+    Column("content_hash", Text),
+    Column("archive_path", Text),
+    Column("archive_offset", Integer),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 

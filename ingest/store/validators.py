@@ -9,14 +9,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, select, update
 
+from ingest.fetch.validators import ArchivedCopy
 from ingest.store.schema import fetch_validators
 from ingest.store.transactions import write_transaction
 
 
 class SqlFetchValidators:
-    """url → (etag, last_modified) of its last successful fetch; ``Store.fetch_validators``.
+    """url → (etag, last_modified) of its last successful fetch, and where that answer was
+    archived (``ingest.fetch.validators.ArchivedCopies``); ``Store.fetch_validators``.
 
     Writes are single-row upserts (INSERT … ON CONFLICT DO UPDATE), so concurrent fetchers
     need no lock: the last writer of a URL wins.
@@ -46,6 +48,32 @@ class SqlFetchValidators:
                 return
             values = {"etag": etag, "last_modified": last_modified, "updated_at": datetime.now(UTC)}
             conn.execute(_upsert(self.engine).values(url=url, **values))
+
+    def copy_of(self, url: str) -> ArchivedCopy | None:
+        """The archived answer behind the validators of ``url`` (what a 304 refers to)."""
+        table = fetch_validators
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(table.c.content_hash, table.c.archive_path, table.c.archive_offset).where(
+                    table.c.url == url
+                )
+            ).first()
+        if row is None or (row.content_hash is None and row.archive_path is None):
+            return None
+        return ArchivedCopy(row.content_hash, row.archive_path, row.archive_offset)
+
+    def put_copy(self, url: str, copy: ArchivedCopy | None) -> None:
+        """Record where the answer behind ``url``'s validators was archived (None forgets it);
+        a URL without validators keeps nothing: no 304 can refer to it."""
+        values = {
+            "content_hash": copy.content_hash if copy else None,
+            "archive_path": copy.archive_path if copy else None,
+            "archive_offset": copy.archive_offset if copy else None,
+        }
+        with write_transaction(self.engine) as conn:
+            conn.execute(
+                update(fetch_validators).where(fetch_validators.c.url == url).values(**values)
+            )
 
 
 def _upsert(engine: Engine) -> Any:
