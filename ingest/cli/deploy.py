@@ -133,6 +133,11 @@ def deploy(
     except PrefectApiError as error:
         raise _fail(str(error)) from None
     _print_specs(specs, f"deployed to work pool {pool!r} at {api_url}")
+    _print_next_steps(env, pool, specs[0].full_name)
+
+
+def _print_next_steps(env: dict[str, str], pool: str, first_deployment: str) -> None:
+    """Where the scheduled runs keep data, and the commands that start them."""
     from sqlalchemy.engine import make_url
 
     store_url = make_url(env["INGEST_STORE_URL"])
@@ -146,7 +151,7 @@ def deploy(
     bin_dir = Path(sys.executable).parent
     typer.echo(
         f"next: start a worker: {bin_dir / 'prefect'} worker start --pool {pool}\n"
-        f"      run one now: {bin_dir / 'prefect'} deployment run {specs[0].full_name!r}"
+        f"      run one now: {bin_dir / 'prefect'} deployment run {first_deployment!r}"
     )
 
 

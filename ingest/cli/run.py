@@ -87,37 +87,12 @@ def run(
         logging.getLogger("prefect").setLevel(logging.WARNING)
     settings = _settings(store, home, batch_size=batch_size)
     check_writable_store(settings.resolved_store_url())
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     from flows.ingest_flow import PROGRESS_HOOKS, ingest_flow
     from flows.temporary_api import TemporaryApiError, temporary_api
     from ingest.errors import StoreUnwritable
-
-    progress = Progress(  # markup=False: descriptions and fields are shown as given
-        TextColumn("{task.description}", style="progress.description", markup=False),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}", markup=False),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        transient=True,
-    )
-    task_id = progress.add_task("starting Prefect…", total=None, rate="")
-
-    def on_progress(done: int, total: int, _rows: list[dict[str, Any]]) -> None:
-        elapsed = progress.tasks[0].elapsed or 0.0
-        rate = f"{done / elapsed:.1f} docs/s" if done and elapsed else ""
-        progress.update(task_id, description="ingesting", total=total, completed=done, rate=rate)
-
     from ingest.security import protect
 
+    progress, on_progress = _progress_bar()
     PROGRESS_HOOKS.append(on_progress)
     try:
         with progress, temporary_api():
@@ -142,6 +117,36 @@ def run(
     succeeded = [r for r in rows if r["status"] != "failed"]
     if not succeeded:
         raise typer.Exit(code=1)
+
+
+def _progress_bar() -> tuple[Any, Any]:
+    """A transient progress bar and the hook the flow calls after each batch."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(  # markup=False: descriptions and fields are shown as given
+        TextColumn("{task.description}", style="progress.description", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}", markup=False),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    )
+    task_id = progress.add_task("starting Prefect…", total=None, rate="")
+
+    def on_progress(done: int, total: int, _rows: list[dict[str, Any]]) -> None:
+        elapsed = progress.tasks[0].elapsed or 0.0
+        rate = f"{done / elapsed:.1f} docs/s" if done and elapsed else ""
+        progress.update(task_id, description="ingesting", total=total, completed=done, rate=rate)
+
+    return progress, on_progress
 
 
 def print_summary(
