@@ -101,6 +101,7 @@ def _run_ingest(archive: Path, home: Path) -> tuple[int, str]:
         "INGEST_HOME": str(home),
         "INGEST_BATCH_SIZE": "100",
         "INGEST_EXTRACT_MAX_BYTES": str(EXTRACT_CAP),
+        "PREFECT_LOGGING_LEVEL": "INFO",  # the flow's "processed N/? document(s)" lines
     }
     with tempfile.TemporaryFile() as err:
         process = subprocess.Popen(

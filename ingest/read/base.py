@@ -18,14 +18,17 @@ class ArchiveError(ValueError):
 
 
 def has_suffix(path: Path, suffixes: tuple[str, ...]) -> bool:
+    """Whether the file name ends with one of ``suffixes``, whatever its case."""
     return path.name.lower().endswith(suffixes)
 
 
 def too_large(cap: int) -> str:
+    """The one reason every reader gives for a body over the cap."""
     return f"too large: body exceeds {cap} bytes"
 
 
 def expect_page(item: RawPage | Failure, path: Path, offset: int) -> RawPage:
+    """The page read back by reference, or ``ArchiveError`` when the record is not one."""
     if isinstance(item, Failure):
         raise ArchiveError(f"{path}:{offset}: not a page ({item.reason})")
     return item
