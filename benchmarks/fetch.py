@@ -31,10 +31,11 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingest.archive import WarcArchive, iter_archive  # noqa: E402
+from ingest.archive import WarcArchive  # noqa: E402
 from ingest.config import Settings  # noqa: E402
 from ingest.fetch import Fetcher  # noqa: E402
 from ingest.models import RawPage  # noqa: E402
+from ingest.read import iter_archive  # noqa: E402
 
 BODY = (
     "<!doctype html><html><head><meta charset='utf-8'><title>기사 {n}</title></head><body>"

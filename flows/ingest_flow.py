@@ -3,7 +3,8 @@
 Importing any module of `flows` first runs `flows/__init__.py`, which applies the offline
 Prefect settings before `prefect` is imported here.
 
-Tasks take batches of documents: `load_batch` reads or fetches (and archives) raw pages,
+Tasks take batches of documents: the flow streams local files and archives into batches
+(`ingest.inputs.iter_batches`), `load_batch` fetches (and archives) the batch's URLs,
 `process_batch` runs extract → detect → translate → store. Each can retry on its own.
 Batches are passed wrapped in `quote()` so Prefect does not walk every page (and its bytes)
 looking for upstream futures: that walk alone cost more than the work on small batches.
@@ -34,8 +35,8 @@ from prefect.utilities.annotations import quote
 
 from ingest.config import Settings, load_settings
 from ingest.errors import StoreUnwritable
-from ingest.fetch import MemoryValidators, Politeness, ValidatorStore
-from ingest.inputs import Target, load_targets, resolve_inputs
+from ingest.fetch import Politeness, ValidatorStore
+from ingest.inputs import Target, fetch_targets, iter_batches, resolve_inputs
 from ingest.models import Failure, RawPage
 from ingest.pipeline import Outcome, Pipeline
 from ingest.report import summary_markdown, table_rows
@@ -43,10 +44,11 @@ from ingest.security import reveal
 
 # Called as hook(done, total, rows_so_far) after each batch. The CLI registers a progress bar
 # here when it runs the flow in its own process; a flow on a worker has none.
-PROGRESS_HOOKS: list[Callable[[int, int, list[dict[str, Any]]], None]] = []
+# ``total`` is None while it is unknown (an archive's documents are counted as it is read).
+PROGRESS_HOOKS: list[Callable[[int, int | None, list[dict[str, Any]]], None]] = []
 
 
-def _report_progress(done: int, total: int, rows: list[dict[str, Any]]) -> None:
+def _report_progress(done: int, total: int | None, rows: list[dict[str, Any]]) -> None:
     for hook in PROGRESS_HOOKS:
         hook(done, total, rows)
 
@@ -100,9 +102,10 @@ def load_batch(
     politeness: Politeness | None = None,
     validators: ValidatorStore | None = None,
 ) -> list[RawPage | Failure] | Unwritable:
-    """Read or fetch (and archive) one batch; ``politeness`` and ``validators`` are the run's."""
+    """Fetch (and archive) a batch's URLs; local files and archives are read by the flow.
+    ``politeness`` and ``validators`` are the run's."""
     try:
-        return load_targets(
+        return fetch_targets(
             targets, settings, force=force, politeness=politeness, validators=validators
         )
     except StoreUnwritable as error:
@@ -169,28 +172,38 @@ def load_and_process(
 ) -> None:
     """The batched body of every ingest flow: per batch a load task, then a process task.
 
+    Batches hold ``batch_size`` documents: local files and archives are streamed here (an
+    archive of any size is many batches, memory holds one), URLs are fetched by the load task.
     Appends one row per document to ``rows`` and adds seconds to ``times["load"/"process"]``.
     Raises `StoreUnwritable` (starting no further batch) when the store or archive is full.
-    Every batch shares ``politeness`` and ``validators`` (made here when not given).
+    Every batch shares ``politeness`` and ``validators`` (made here when not given: the
+    store's, so conditional GET works across runs and machines sharing the store).
     """
     logger = get_run_logger()
     politeness = politeness or Politeness.from_settings(settings)
-    validators = validators if validators is not None else MemoryValidators()
+    if validators is None and any(target.kind == "url" for target in targets):
+        validators = _pipeline(settings.model_dump_json(), force).store.fetch_validators
     size = max(1, settings.batch_size)
-    _report_progress(0, len(targets), rows)
-    for start in range(0, len(targets), size):
-        started = time.perf_counter()
-        batch = quote(list(targets[start : start + size]))
-        pages = unless_unwritable(
-            load_batch(batch, settings, force, quote(politeness), quote(validators))
-        )
+    # an archive holds an unknown number of documents until it has been read
+    total = None if any(target.kind == "archive" for target in targets) else len(targets)
+    done = 0
+    _report_progress(0, total, rows)
+    started = time.perf_counter()
+    for batch in iter_batches(targets, settings, size):
+        pages = batch.read
+        if batch.to_fetch:
+            fetched = load_batch(
+                quote(batch.to_fetch), settings, force, quote(politeness), quote(validators)
+            )
+            pages = pages + unless_unwritable(fetched)
         times["load"] = times.get("load", 0.0) + time.perf_counter() - started
         started = time.perf_counter()
         rows.extend(unless_unwritable(process_batch(quote(pages), settings, force)))
         times["process"] = times.get("process", 0.0) + time.perf_counter() - started
-        done = min(start + size, len(targets))
-        logger.info("processed %d/%d page(s)", done, len(targets))
-        _report_progress(done, len(targets), rows)
+        done += len(batch)
+        logger.info("processed %d/%s document(s)", done, total if total is not None else "?")
+        _report_progress(done, total, rows)
+        started = time.perf_counter()
 
 
 def publish_run_artifacts(

@@ -1,8 +1,10 @@
 """What the user hands to `ingest run`: files, folders, URLs, feeds, sitemaps, archives.
 
 `resolve_inputs` turns them into a flat, de-duplicated list of `Target`s (a local file, a URL to
-fetch, or a record stream from an archive); `load_targets` turns a batch of targets into
-`RawPage`s or `Failure`s. Nothing here extracts or translates.
+fetch, or a record stream from an archive); `iter_batches` streams them as batches of documents
+(local files and archives read through `ingest.read`, URLs left for `fetch_targets`), and
+`load_targets` turns a batch of targets into `RawPage`s or `Failure`s. Nothing here extracts or
+translates.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ingest.localfiles import (
     walk_files,
 )
 from ingest.models import Failure, RawPage
+from ingest.read import iter_archive, read_html_file
 from ingest.security import is_web_url, link_base, link_refusal
 
 if TYPE_CHECKING:
@@ -317,12 +320,67 @@ def read_file(
 
     Gzipped files are decompressed as a stream and capped, so a gzip bomb is refused.
     """
-    from ingest.archive import read_html_file
-
     result = read_html_file(path, source=source, max_body_bytes=max_bytes)
     if isinstance(result, RawPage) and language_hint:
         return result.model_copy(update={"language_hint": language_hint})
     return result
+
+
+def read_local(target: Target, settings: Settings) -> Iterator[RawPage | Failure]:
+    """The records of one local target (a page file or an archive), streamed one at a time.
+
+    A local target named by a fetched (remote) feed or sitemap is refused, never read.
+    """
+    if is_web_url(target.origin):
+        # the choke point (_target_for_link) never makes one; this is the local-read check
+        reason = link_refusal(target.location, target.origin) or "refused: local target"
+        yield _refused(target.location, target.source, reason)
+    elif target.kind == "file":
+        yield read_file(
+            Path(target.location),
+            target.source,
+            target.language_hint,
+            max_bytes=settings.extract_max_bytes,
+        )
+    else:
+        for record in iter_archive(Path(target.location), source=target.source):
+            if isinstance(record, RawPage) and target.language_hint:
+                record = record.model_copy(update={"language_hint": target.language_hint})
+            yield record
+
+
+@dataclass
+class Batch:
+    """Up to ``batch_size`` documents: pages already read from disk and URLs still to fetch."""
+
+    read: list[RawPage | Failure] = field(default_factory=list)
+    to_fetch: list[Target] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.read) + len(self.to_fetch)
+
+
+def iter_batches(targets: Iterable[Target], settings: Settings, size: int) -> Iterator[Batch]:
+    """Targets in batches of ``size`` documents, local ones read as the batches are taken.
+
+    An archive is streamed record by record, so it becomes as many batches as it has
+    documents / ``size`` and memory holds one batch, whatever the archive's size.
+    """
+    batch = Batch()
+    for target in targets:
+        if target.kind == "url":
+            batch.to_fetch.append(target)
+            if len(batch) >= size:
+                yield batch
+                batch = Batch()
+            continue
+        for record in read_local(target, settings):
+            batch.read.append(record)
+            if len(batch) >= size:
+                yield batch
+                batch = Batch()
+    if len(batch):
+        yield batch
 
 
 def load_targets(
@@ -342,45 +400,45 @@ def load_targets(
     results: list[RawPage | Failure] = []
     urls: list[Target] = []
     for target in targets:
-        if target.kind != "url" and is_web_url(target.origin):
-            # the choke point (_target_for_link) never makes one; this is the local-read check
-            reason = link_refusal(target.location, target.origin) or "refused: local target"
-            results.append(_refused(target.location, target.source, reason))
-        elif target.kind == "file":
-            results.append(
-                read_file(
-                    Path(target.location),
-                    target.source,
-                    target.language_hint,
-                    max_bytes=settings.extract_max_bytes,
+        if target.kind == "url":
+            urls.append(target)
+        else:
+            results.extend(read_local(target, settings))
+    if urls:
+        results.extend(
+            fetch_targets(urls, settings, force=force, politeness=politeness, validators=validators)
+        )
+    return results
+
+
+def fetch_targets(
+    urls: Sequence[Target],
+    settings: Settings,
+    *,
+    force: bool = False,
+    politeness: Politeness | None = None,
+    validators: ValidatorStore | None = None,
+) -> list[RawPage | Failure]:
+    """Fetch URL targets, archiving every response first, grouped by source and language hint.
+
+    ``force`` fetches unconditionally (no If-None-Match / If-Modified-Since); ``politeness``
+    and ``validators`` are the run's, so delays, robots.txt and validators hold across batches.
+    """
+    from ingest.archive import WarcArchive
+    from ingest.fetch import Fetcher
+
+    results: list[RawPage | Failure] = []
+    groups: dict[tuple[str, str | None], list[str]] = {}
+    for target in urls:
+        groups.setdefault((target.source, target.language_hint), []).append(target.location)
+    with (
+        WarcArchive.from_settings(settings) as archive,
+        Fetcher(settings, archive=archive, politeness=politeness, validators=validators) as fetcher,
+    ):
+        for (source, hint), locations in groups.items():
+            results.extend(
+                fetcher.fetch_many(
+                    locations, source=source, language_hint=hint, conditional=not force
                 )
             )
-        elif target.kind == "archive":
-            from ingest.archive import iter_archive
-
-            for record in iter_archive(Path(target.location), source=target.source):
-                if isinstance(record, RawPage) and target.language_hint:
-                    record = record.model_copy(update={"language_hint": target.language_hint})
-                results.append(record)
-        else:
-            urls.append(target)
-    if urls:
-        from ingest.archive import WarcArchive
-        from ingest.fetch import Fetcher
-
-        groups: dict[tuple[str, str | None], list[str]] = {}
-        for target in urls:
-            groups.setdefault((target.source, target.language_hint), []).append(target.location)
-        with (
-            WarcArchive.from_settings(settings) as archive,
-            Fetcher(
-                settings, archive=archive, politeness=politeness, validators=validators
-            ) as fetcher,
-        ):
-            for (source, hint), locations in groups.items():
-                results.extend(
-                    fetcher.fetch_many(
-                        locations, source=source, language_hint=hint, conditional=not force
-                    )
-                )
     return results

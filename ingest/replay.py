@@ -27,7 +27,7 @@ def replay_unchanged(page: RawPage | Failure) -> RawPage | Failure:
         and page.archive_offset is not None
     ):
         return page
-    from ingest.archive import read_record
+    from ingest.read import read_record
 
     try:
         copy = read_record(page.archive_path, page.archive_offset)

@@ -1,6 +1,6 @@
 """Reprocess archives (WARC, JSONL, folders of HTML) through the pipeline, resumably.
 
-Records are streamed from ``ingest.archive.iter_archive`` in batches (memory stays flat
+Records are streamed from ``ingest.read`` (``iter_positioned``) in batches (memory stays flat
 whatever the archive size) and handed to a *processor*: by default a local ``Pipeline``; the
 Prefect flow passes one that submits a ``process-batch`` task (on a Dask cluster when asked).
 Up to ``max_in_flight`` batches run at once; their results are consumed in submission order,
@@ -23,25 +23,26 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ingest.archive import (
+from ingest.config import Settings
+from ingest.models import Failure, RawPage
+from ingest.read import (  # re-exported: callers imported these from here before ingest.read
     HTML_SUFFIXES,
     JSONL_SUFFIXES,
     WARC_SUFFIXES,
-    check_archive_name,
-    is_archive_name,
-    iter_archive,
+    archive_files,
+    check_archive_argument,
+    file_size,
+    iter_positioned,
+    resolved,
+    stat_or_none,
 )
-from ingest.config import Settings
-from ingest.localfiles import LocalFileError, Unreadable, local_kind, walk_files
-from ingest.models import Failure, RawPage
 from ingest.store import ArchiveBusyError, Store
 
 log = logging.getLogger(__name__)
@@ -63,89 +64,14 @@ Processor = Callable[[list[Record]], "list[Row] | ResultLike"]
 # ---------------------------------------------------------------------------- archives
 
 
-def archive_files(path: Path) -> list[Path]:
-    """The files ``iter_archive(path)`` reads, in its order (a file is its own list)."""
-    try:
-        if local_kind(path) != "folder":
-            return [path]
-    except LocalFileError:
-        return [path]  # iter_archive records why it cannot be read
-    # an unreadable subfolder or special file stays in the list: iter_archive records why
-    return [
-        Path(f.path) if isinstance(f, Unreadable) else f
-        for f in walk_files(path, wanted=is_archive_name)
-    ]
-
-
-def _stat_or_none(file: Path) -> os.stat_result | None:
-    try:
-        return file.stat()
-    except OSError:
-        return None  # unreadable: iter_archive records a failure row for it
-
-
-def _size(file: Path) -> int:
-    found = _stat_or_none(file)
-    return found.st_size if found is not None else 0
-
-
 def archive_identity(path: Path) -> str:
     """Size and modification time (of every file, for a folder): a changed archive starts over."""
     digest = hashlib.sha256()
     for file in archive_files(path):
-        stat = _stat_or_none(file)
+        stat = stat_or_none(file)
         size, mtime = (stat.st_size, stat.st_mtime_ns) if stat is not None else (-1, -1)
         digest.update(f"{resolved(file)}\0{size}\0{mtime}\n".encode())
     return digest.hexdigest()[:32]
-
-
-@dataclass(frozen=True)
-class Positioned:
-    """A record and how far into its archive (in bytes of files read) the stream is."""
-
-    record: Record
-    position: int
-
-
-def iter_positioned(path: Path, *, source: str | None = None) -> Iterator[Positioned]:
-    """Records of one archive argument with a byte position for progress and ETA.
-
-    The position is the offset of the record in its file (WARC, uncompressed JSONL) plus the
-    sizes of the files before it; it jumps to the end of a file when the file is done.
-    """
-    base = 0
-    src = source if source is not None else str(path)
-    for file in archive_files(path):
-        size = _size(file)
-        for record in iter_archive(file, source=src):
-            offset = record.archive_offset or 0
-            yield Positioned(record, base + min(offset, size))
-        base += size
-
-
-def resolved(path: Path) -> Path:
-    """``path.resolve()``, or the absolute path when it cannot be resolved (a symlink loop):
-    reading it then records the reason as a failure row."""
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):
-        return path.absolute()
-
-
-def check_archive_argument(path: Path) -> None:
-    """Refuse, before any run starts, an argument that is missing or not an archive.
-
-    Raises ``FileNotFoundError`` or ``ArchiveError`` with a one-line message. A path that
-    cannot be looked at (permission) passes: reading it records a failure row instead.
-    """
-    try:
-        kind = local_kind(path)
-    except LocalFileError:
-        return
-    if kind == "missing":
-        raise FileNotFoundError(f"no such archive: {path}")
-    if kind in ("file", "other"):  # a FIFO or device named like an archive: a failure row
-        check_archive_name(path)
 
 
 # ---------------------------------------------------------------------------- stats
@@ -241,7 +167,7 @@ def reprocess(
     store = store or Store(settings.resolved_store_url())
     processor = processor or local_processor(settings, force=force, store=store)
     size = max(1, batch_size or settings.batch_size)
-    stats = ReprocessStats(bytes_total=sum(_size(f) for p in paths for f in archive_files(p)))
+    stats = ReprocessStats(bytes_total=sum(file_size(f) for p in paths for f in archive_files(p)))
     store.reap_runs()  # runs of this machine that died without a word become "interrupted"
     run_id = store.start_run("reprocess", [str(p) for p in paths], force=force)
     started = time.perf_counter()
@@ -254,17 +180,7 @@ def reprocess(
             on_progress(stats)
 
     try:
-        # every archive is claimed before any is processed: one that a live run is working
-        # on refuses the whole run (ArchiveBusyError) instead of counting its records as done
-        claims = []
-        for path in paths:
-            key = str(resolved(path))
-            identity = archive_identity(path)
-            claim = store.claim_checkpoint(key, identity=identity, run_id=run_id, force=force)
-            claims.append((path, key, identity, claim.skip))
-            stats.resumed_from += claim.skip
-            if claim.resumed_run:
-                stats.resumed_runs[claim.resumed_run] = claim.resumed_state or "unknown"
+        claims = _claim_all(paths, store, run_id=run_id, force=force, stats=stats)
         for path, key, identity, skip in claims:
             done = _run_archive(
                 path,
@@ -289,7 +205,7 @@ def reprocess(
                 force=force,
                 run_id=run_id,
             )
-            bytes_before += sum(_size(f) for f in archive_files(path))
+            bytes_before += sum(file_size(f) for f in archive_files(path))
             stats.bytes_done = bytes_before
             progress()
         state = "finished"
@@ -305,6 +221,26 @@ def reprocess(
             run_id, records=stats.records, stats=stats.as_dict(), state=state, seconds=stats.seconds
         )
     return RunReport(run_id, stats, [str(p) for p in paths])
+
+
+def _claim_all(
+    paths: Sequence[Path], store: Store, *, run_id: str, force: bool, stats: ReprocessStats
+) -> list[tuple[Path, str, str, int]]:
+    """(path, checkpoint key, identity, records to skip) of every archive, all claimed first.
+
+    Every archive is claimed before any is processed: one that a live run is working on
+    refuses the whole run (ArchiveBusyError) instead of counting its records as done.
+    """
+    claims = []
+    for path in paths:
+        key = str(resolved(path))
+        identity = archive_identity(path)
+        claim = store.claim_checkpoint(key, identity=identity, run_id=run_id, force=force)
+        claims.append((path, key, identity, claim.skip))
+        stats.resumed_from += claim.skip
+        if claim.resumed_run:
+            stats.resumed_runs[claim.resumed_run] = claim.resumed_state or "unknown"
+    return claims
 
 
 def _run_archive(

@@ -15,8 +15,9 @@ import pytest
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from ingest.archive import ArchiveError, WarcArchive, iter_archive, read_record
+from ingest.archive import WarcArchive
 from ingest.models import Failure, RawPage
+from ingest.read import ArchiveError, iter_archive, read_record
 
 HTML = "<html><head><title>기사</title></head><body><p>서울에서 회담이 열렸다.</p></body></html>"
 
@@ -226,7 +227,7 @@ def test_external_warc(tmp_path, gzip_records):
 
 
 def _member_offsets(path: Path) -> list[int]:
-    from ingest.archive import _gzip_members
+    from ingest.read.warc import _gzip_members
 
     with open(path, "rb") as fh:
         return [offset for offset, _, _ in _gzip_members(fh, record_cap=1 << 30)]

@@ -22,7 +22,7 @@ from pathlib import Path
 import brotli
 import pytest
 
-from ingest.archive import WarcArchive, iter_archive, read_record
+from ingest.archive import WarcArchive
 from ingest.config import Settings
 from ingest.encoding import decode_html
 from ingest.fetch import (
@@ -34,6 +34,7 @@ from ingest.fetch import (
     is_unchanged,
 )
 from ingest.models import Failure, RawPage
+from ingest.read import iter_archive, read_record
 
 KOREAN = "미중 고위급 회담이 알래스카에서 열린다. 블링컨 국무장관은 한일 순방을 마쳤다."
 PAGE = f"<!doctype html><html><head><title>t</title></head><body><p>{KOREAN}</p></body></html>"

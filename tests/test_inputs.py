@@ -98,8 +98,8 @@ def test_feed_and_pages_over_http_are_fetched_archived_and_processed(home, monke
     import http.server
     import threading
 
-    from ingest.archive import read_record
     from ingest.pipeline import Pipeline
+    from ingest.read import read_record
 
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(SAMPLES))
     handler.log_message = lambda *args: None

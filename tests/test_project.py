@@ -19,6 +19,7 @@ LIBRARY_MODULES = [
     "ingest.fetch",
     "ingest.discover",
     "ingest.archive",
+    "ingest.read",
     "ingest.sources_file",
     "ingest.encoding",
     "ingest.extract",

@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from ingest.archive import iter_archive, read_record
 from ingest.config import Settings, load_settings
 from ingest.discover import discover_source
 from ingest.inputs import MAX_SITEMAP_DEPTH, resolve_inputs
 from ingest.models import Failure, RawPage
+from ingest.read import iter_archive, read_record
 from ingest.reprocess import archive_identity, reprocess
 from ingest.sources_file import Source, SourcesFileError, load_sources
 from ingest.store import ArchiveBusyError, Store, runs

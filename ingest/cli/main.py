@@ -42,7 +42,7 @@ def describe_error(error: BaseException) -> str | None:
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 
-    from ingest.archive import ArchiveError
+    from ingest.read import ArchiveError
     from ingest.store import ArchiveBusyError, StoreError, describe_database_error
 
     if isinstance(error, ValidationError):

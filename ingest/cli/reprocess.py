@@ -56,9 +56,65 @@ def reprocess(
     Unchanged documents (same bytes, extractor, detector and translation packages) are
     skipped unless --force. Interrupted runs (even kill -9) resume when run again.
     """
+    from rich.console import Console
+
+    from ingest.cli.run import check_writable_store
+    from ingest.errors import StoreUnwritable
+
+    _quiet_logs(verbose)
+    _check_archive_arguments(archives)
+    settings = _settings(store, home, batch_size=batch_size)
+    check_writable_store(settings.resolved_store_url())
+    _refuse_busy_archives(archives, settings.resolved_store_url())
+    console = Console(stderr=True)
+    progress, on_progress = _progress_bar(console)
+    try:
+        with progress:
+            if dask:
+                stats, run_id = _run_on_dask(archives, settings, force, dask, workers, on_progress)
+            else:
+                from ingest.reprocess import reprocess as run_reprocess
+
+                report = run_reprocess(archives, settings, force=force, on_progress=on_progress)
+                stats, run_id = report.stats, report.run_id
+    except StoreUnwritable as error:  # disk full: stopped, what was stored before is intact
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=3) from None
+    _print_stats(console, stats, run_id, settings.resolved_store_url())
+    if stats.records and stats.statuses.get("failed", 0) == stats.records:
+        raise typer.Exit(code=1)
+
+
+def _quiet_logs(verbose: bool) -> None:
+    """INFO logs with --verbose; otherwise warnings only (Dask and Prefect included)."""
     import logging
 
-    from rich.console import Console
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
+    if not verbose:
+        import os
+
+        # Dask logs every worker start and stop at INFO, in every worker process too
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        for name in ("distributed", "prefect"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _check_archive_arguments(archives: list[Path]) -> None:
+    """One `error:` line for a missing path or a file that is not an archive."""
+    from ingest.reprocess import check_archive_argument
+
+    for path in archives:
+        try:
+            check_archive_argument(path)  # a file that is not an archive: one `error:` line
+        except FileNotFoundError:
+            raise typer.BadParameter(
+                f"no such file or folder: {path}", param_hint="ARCHIVES"
+            ) from None
+
+
+def _progress_bar(console: Any) -> tuple[Any, Any]:
+    """A transient progress bar over the archives' bytes and the hook that moves it."""
     from rich.progress import (
         BarColumn,
         Progress,
@@ -70,29 +126,6 @@ def reprocess(
 
     from ingest.reprocess import ReprocessStats
 
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
-    if not verbose:
-        import os
-
-        # Dask logs every worker start and stop at INFO, in every worker process too
-        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-        for name in ("distributed", "prefect"):
-            logging.getLogger(name).setLevel(logging.WARNING)
-    from ingest.cli.run import check_writable_store
-    from ingest.reprocess import check_archive_argument
-
-    for path in archives:
-        try:
-            check_archive_argument(path)  # a file that is not an archive: one `error:` line
-        except FileNotFoundError:
-            raise typer.BadParameter(
-                f"no such file or folder: {path}", param_hint="ARCHIVES"
-            ) from None
-    settings = _settings(store, home, batch_size=batch_size)
-    check_writable_store(settings.resolved_store_url())
-    _refuse_busy_archives(archives, settings.resolved_store_url())
-    console = Console(stderr=True)
     progress = Progress(  # markup=False: descriptions and fields are shown as given
         TextColumn("{task.description}", style="progress.description", markup=False),
         BarColumn(),
@@ -117,23 +150,7 @@ def reprocess(
             rate=rate,
         )
 
-    from ingest.errors import StoreUnwritable
-
-    try:
-        with progress:
-            if dask:
-                stats, run_id = _run_on_dask(archives, settings, force, dask, workers, on_progress)
-            else:
-                from ingest.reprocess import reprocess as run_reprocess
-
-                report = run_reprocess(archives, settings, force=force, on_progress=on_progress)
-                stats, run_id = report.stats, report.run_id
-    except StoreUnwritable as error:  # disk full: stopped, what was stored before is intact
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=3) from None
-    _print_stats(console, stats, run_id, settings.resolved_store_url())
-    if stats.records and stats.statuses.get("failed", 0) == stats.records:
-        raise typer.Exit(code=1)
+    return progress, on_progress
 
 
 def _refuse_busy_archives(archives: list[Path], store_url: str) -> None:

@@ -141,7 +141,7 @@ def _progress_bar() -> tuple[Any, Any]:
     )
     task_id = progress.add_task("starting Prefect…", total=None, rate="")
 
-    def on_progress(done: int, total: int, _rows: list[dict[str, Any]]) -> None:
+    def on_progress(done: int, total: int | None, _rows: list[dict[str, Any]]) -> None:
         elapsed = progress.tasks[0].elapsed or 0.0
         rate = f"{done / elapsed:.1f} docs/s" if done and elapsed else ""
         progress.update(task_id, description="ingesting", total=total, completed=done, rate=rate)
