@@ -36,6 +36,8 @@ from ingest.fetch import (
 from ingest.models import Failure, RawPage
 from ingest.read import iter_archive, read_record
 
+pytest_plugins = ["store_backends"]  # the store_url fixture: SQLite and PostgreSQL
+
 KOREAN = "미중 고위급 회담이 알래스카에서 열린다. 블링컨 국무장관은 한일 순방을 마쳤다."
 PAGE = f"<!doctype html><html><head><title>t</title></head><body><p>{KOREAN}</p></body></html>"
 
@@ -599,6 +601,27 @@ def test_conditional_get_skips_unchanged_pages(server, settings, archive, path, 
     assert isinstance(forced, RawPage)
     sent = [h for p, _, h in server.log if p == path]
     assert header not in sent[0] and header in sent[1] and header not in sent[2]
+
+
+def test_conditional_get_through_the_store_is_shared_by_every_machine(
+    server, settings, archive, store_url
+):
+    """Two fetchers with two Store instances on one database (two machines): the second sends
+    the first one's validators and its 304 points at the copy the first one archived."""
+    from ingest.store import Store
+
+    machines = [Store(store_url).fetch_validators for _ in range(2)]
+    with Fetcher(settings, archive=archive, validators=machines[0]) as fetcher:
+        first = fetcher.fetch(server.url("/etag"))
+    with Fetcher(settings, archive=archive, validators=machines[1]) as fetcher:
+        second = fetcher.fetch(server.url("/etag"))
+    assert isinstance(first, RawPage) and is_unchanged(second)
+    assert (second.archive_path, second.archive_offset) == (
+        first.archive_path,
+        first.archive_offset,
+    )
+    sent = [h for p, _, h in server.log if p == "/etag"]
+    assert "If-None-Match" not in sent[0] and "If-None-Match" in sent[1]
 
 
 def test_validators_are_not_kept_without_conditional_get(server, tmp_path):
