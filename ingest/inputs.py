@@ -20,13 +20,14 @@ from ingest.fetch.decode import CorruptCompressed, TooLarge, decompress_bounded
 from ingest.localfiles import (
     LocalFileError,
     Unreadable,
+    describe_os_error,
     local_kind,
     not_regular_reason,
     open_regular,
     walk_files,
 )
 from ingest.models import Failure, RawPage
-from ingest.read import iter_archive, read_html_file
+from ingest.read import ArchiveError, iter_archive, read_html_file
 from ingest.security import is_web_url, link_base, link_refusal
 
 if TYPE_CHECKING:
@@ -343,10 +344,20 @@ def read_local(target: Target, settings: Settings) -> Iterator[RawPage | Failure
             max_bytes=settings.extract_max_bytes,
         )
     else:
-        for record in iter_archive(Path(target.location), source=target.source):
-            if isinstance(record, RawPage) and target.language_hint:
-                record = record.model_copy(update={"language_hint": target.language_hint})
-            yield record
+        try:
+            for record in iter_archive(Path(target.location), source=target.source):
+                if isinstance(record, RawPage) and target.language_hint:
+                    record = record.model_copy(update={"language_hint": target.language_hint})
+                yield record
+        except (OSError, ArchiveError) as error:  # e.g. removed since the inputs were resolved
+            why = describe_os_error(error) if isinstance(error, OSError) else str(error)
+            reason = f"unreadable: {why}"
+            yield Failure(
+                url=file_uri(Path(target.location)),
+                source=target.source,
+                stage="read",
+                reason=reason,
+            )
 
 
 @dataclass

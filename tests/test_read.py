@@ -94,6 +94,20 @@ def test_a_local_archive_named_by_a_remote_feed_is_refused_not_read(tmp_path):
     assert isinstance(refusal, Failure) and refusal.reason.startswith("refused")
 
 
+def test_an_archive_removed_after_resolving_is_a_failure_row_and_the_run_goes_on(tmp_path):
+    gone = write_warc(tmp_path / "gone", 2)
+    kept = write_warc(tmp_path / "kept", 3)
+    settings = load_settings(home=tmp_path / "home")
+    resolution = resolve_inputs([str(gone), str(kept)], settings)
+    gone.unlink()  # between resolving the inputs and reading them
+    (batch,) = iter_batches(resolution.targets, settings, 10)
+    failure, *pages = batch.read
+    assert isinstance(failure, Failure) and failure.stage == "read"
+    assert failure.reason == "unreadable: no such file or folder"
+    assert failure.url == gone.resolve().as_uri()
+    assert [p.url for p in pages] == [f"https://stream.example/story/{n}" for n in range(3)]
+
+
 def _run_ingest(archive: Path, home: Path) -> tuple[int, str]:
     """`ingest run -v ARCHIVE` in a subprocess: its peak RSS (MB, from wait4) and its stderr."""
     env = {
