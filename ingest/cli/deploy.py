@@ -140,8 +140,10 @@ def _print_next_steps(env: dict[str, str], pool: str, first_deployment: str) -> 
     """Where the scheduled runs keep data, and the commands that start them."""
     from sqlalchemy.engine import make_url
 
+    from ingest.security import display_store_url
+
     store_url = make_url(env["INGEST_STORE_URL"])
-    typer.echo(f"scheduled runs store into {store_url.render_as_string(hide_password=True)}")
+    typer.echo(f"scheduled runs store into {display_store_url(env['INGEST_STORE_URL'])}")
     typer.echo(f"  with the translation packages in {env['INGEST_PACKAGES_DIR']}")
     if store_url.password:
         typer.echo(

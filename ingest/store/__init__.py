@@ -52,7 +52,6 @@ from ingest.store.schema import (
     near_duplicates,
     paragraphs,
     runs,
-    safe_store_url,
     site_boilerplate,
     translation_memory,
 )
@@ -87,7 +86,6 @@ __all__ = [
     "paragraphs",
     "parquet_schema",
     "runs",
-    "safe_store_url",
     "site_boilerplate",
     "translation_memory",
 ]

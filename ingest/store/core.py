@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from ingest.security import display_store_url
 from ingest.store.documents import DocumentReads, DocumentWrites
 from ingest.store.memory import SqlTranslationMemory
 from ingest.store.neardup import NearDuplicateQueries
@@ -24,7 +25,6 @@ from ingest.store.schema import (
     describe_database_error,
     make_engine,
     nothing_in_wal,
-    safe_store_url,
     schema_present,
     sqlite_path,
 )
@@ -63,13 +63,13 @@ class Store(
             if not self._readable_schema_present(path):
                 if self.read_only:
                     raise StoreError(
-                        f"{safe_store_url(url)} has no ingest tables: nothing was stored there"
+                        f"{display_store_url(url)} has no ingest tables: nothing was stored there"
                     )
                 self._create_schema()
         except DBAPIError as error:
             self.engine.dispose()
             raise StoreError(
-                f"cannot open the store {safe_store_url(url)}: {describe_database_error(error)}"
+                f"cannot open the store {display_store_url(url)}: {describe_database_error(error)}"
             ) from error
 
     def check_writable(self) -> None:
@@ -85,7 +85,7 @@ class Store(
                     transaction.rollback()
         except DBAPIError as error:
             raise StoreError(
-                f"cannot write to the store {safe_store_url(self.url)}: "
+                f"cannot write to the store {display_store_url(self.url)}: "
                 f"{describe_database_error(error)}"
             ) from error
 

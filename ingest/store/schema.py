@@ -33,6 +33,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError
 
+from ingest.security import display_store_url
+
 metadata = MetaData()
 
 documents = Table(
@@ -187,14 +189,6 @@ _SQLITE_HEADER = b"SQLite format 3\x00"
 _CONNECT_TIMEOUT = 10  # seconds to reach a PostgreSQL server before giving up
 
 
-def safe_store_url(url: str) -> str:
-    """The URL for messages: the password replaced by ``***`` (unparsable URLs as given)."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
-
-
 def check_store_url(url: str) -> None:
     """Refuse, with one clear line, a store URL that cannot work, before connecting.
 
@@ -212,7 +206,7 @@ def check_store_url(url: str) -> None:
     backend = parsed.get_backend_name()
     if backend not in SUPPORTED_BACKENDS:
         raise StoreError(
-            f"unsupported store backend {backend!r} in {safe_store_url(url)} "
+            f"unsupported store backend {backend!r} in {display_store_url(url)} "
             f"(supported: {', '.join(SUPPORTED_BACKENDS)})"
         )
     path = sqlite_path(url)
