@@ -349,7 +349,26 @@ def serve(specs: list[DeploymentSpec], *, limit: int | None = None) -> None:
     from prefect.flows import load_flow_from_entrypoint
     from prefect.runner import Runner
 
-    runner = Runner(limit=limit, pause_on_shutdown=True)
+    class QuietStopRunner(Runner):
+        """Stops on SIGTERM from inside its event loop.
+
+        Prefect's own handler calls ``sys.exit(0)`` in the middle of the loop: a control-channel
+        connection still pending then fails with CancelledError, which asyncio logs as a
+        traceback. Here the first SIGTERM schedules ``astop()`` in the loop (signal-safe via
+        ``call_soon_threadsafe``), so ``start()`` returns normally (schedules paused); a second
+        SIGTERM, or one before the loop runs, keeps Prefect's immediate exit.
+        """
+
+        def handle_sigterm(self, *args: Any, **kwargs: Any) -> None:
+            loop = self._loop
+            if self.stopping or not self.started or loop is None or loop.is_closed():
+                super().handle_sigterm(*args, **kwargs)
+                return
+            self._logger.info("SIGTERM received, stopping the runner…")
+            pending: list[Any] = []  # keeps the stop task referenced until it is done
+            loop.call_soon_threadsafe(lambda: pending.append(loop.create_task(self.astop())))
+
+    runner = QuietStopRunner(limit=limit, pause_on_shutdown=True)
     for spec in specs:
         flow = load_flow_from_entrypoint(str(PROJECT_DIR / spec.entrypoint))
         try:
