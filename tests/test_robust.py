@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import sqlite3
+import stat
 import subprocess
 import sys
 import tempfile
@@ -76,6 +77,25 @@ def as_nobody() -> list[str]:
     if shutil.which("setpriv") is None:
         pytest.skip("running as root without setpriv: cannot test file permissions")
     return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def code_reachable_by_nobody() -> Iterator[None]:
+    """``nobody`` must reach the checkout and its venv: a clone inside a private folder (e.g.
+    ``mktemp -d``, mode 0700) hides them and every unprivileged run fails to import ``ingest``.
+    Grants search permission (o+x, nothing readable is listed) on those folders for this module
+    and restores their modes afterwards."""
+    changed: list[tuple[Path, int]] = []
+    if ROOTED:
+        places = [Path(__file__).resolve().parent.parent, Path(sys.prefix).resolve()]
+        for folder in {folder for place in places for folder in (place, *place.parents)}:
+            mode = folder.stat().st_mode
+            if not mode & stat.S_IXOTH:
+                folder.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+                changed.append((folder, stat.S_IMODE(mode)))
+    yield
+    for folder, mode in changed:
+        folder.chmod(mode)
 
 
 def assert_one_error_line(result: subprocess.CompletedProcess[str], *expected: str) -> str:
