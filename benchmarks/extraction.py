@@ -1,27 +1,41 @@
-"""Extraction quality and speed on the scrapinghub article-extraction benchmark (181 pages).
+"""Extraction quality and speed on two sets, against trafilatura in the same run.
 
-Compares ``ingest.extract`` with trafilatura default and trafilatura ``favor_precision`` in one
-run, with the benchmark's own metric: 4-token shingles, per-page tp/fp/fn normalised, precision
-and recall averaged over pages; each Han/Kana/Hangul character counts as one token.
+- scrapinghub (181 pages, the set the first rules were written on): the benchmark's own metric,
+  4-token shingles, per-page tp/fp/fn normalised, precision and recall averaged over pages; each
+  Han/Kana/Hangul character counts as one token.
+- trafilatura_dev (578 pages of trafilatura's evaluation set, many languages): snippet scoring as
+  trafilatura's evaluation does it, micro P/R/F1 over all snippets. A fixed ~30 % of its pages
+  (by a hash of the URL, :func:`held_out`) is never used to develop rules and is reported apart;
+  every page is also grouped by the language of its gold snippets (``ingest.language``).
 
-    .venv/bin/python benchmarks/extraction.py [--limit N] [--show-worst N]
+``ingest.extract`` is compared with trafilatura default and ``favor_precision`` (both given the
+raw bytes, so each decodes as it would in use). Pages are interleaved so machine load hits all
+systems alike; speed is pages/s summed over both sets.
+
+    .venv/bin/python benchmarks/extraction.py [--set scrapinghub|dev|all] [--limit N]
+        [--show-worst N] [--rounds N]
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import json
 import re
 import statistics
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 DATA = ROOT / "tests" / "data" / "extraction" / "scrapinghub"  # see tests/data/README.md
+DEV_DATA = ROOT / "tests" / "data" / "extraction" / "trafilatura_dev"
+HELD_OUT_SHARE = 0.3  # of trafilatura_dev, by URL hash: never looked at while writing rules
 
 _CJK = r"\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uac00-\ud7af"
 _TOKEN = re.compile(rf"[{_CJK}]|(?:(?![{_CJK}])\w)+")
@@ -75,13 +89,106 @@ def score(results: list[tuple[float, float, float]]) -> dict[str, float]:
 
 
 def load_pages(limit: int | None = None) -> list[tuple[str, str, bytes, str]]:
-    """(id, url, raw html bytes, gold article body) for each benchmark page."""
+    """(id, url, raw html bytes, gold article body) for each scrapinghub page."""
     gold = json.loads((DATA / "ground-truth.json").read_text(encoding="utf-8"))
     pages = []
     for key in sorted(gold)[:limit]:
         raw = gzip.decompress((DATA / "html" / f"{key}.html.gz").read_bytes())
         pages.append((key, gold[key].get("url", ""), raw, gold[key].get("articleBody", "")))
     return pages
+
+
+@dataclass(frozen=True)
+class DevPage:
+    """A trafilatura_dev page: snippets its main text must contain and must not contain."""
+
+    url: str
+    raw: bytes
+    with_: tuple[str, ...]
+    without: tuple[str, ...]
+
+    @property
+    def held_out(self) -> bool:
+        return held_out(self.url)
+
+
+def held_out(url: str) -> bool:
+    """Whether a trafilatura_dev page is in the fixed held-out part (~30 %, by URL hash)."""
+    digest = hashlib.sha256(url.encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big") < HELD_OUT_SHARE * 2**32
+
+
+def load_dev_pages(limit: int | None = None) -> list[DevPage]:
+    """Every trafilatura_dev page, sorted by URL."""
+    evaldata = json.loads((DEV_DATA / "evaldata.json").read_text(encoding="utf-8"))
+    pages = []
+    for url in sorted(evaldata)[:limit]:
+        entry = evaldata[url]
+        raw = gzip.decompress((DEV_DATA / "html" / entry["file"]).read_bytes())
+        pages.append(DevPage(url, raw, tuple(entry["with"]), tuple(entry["without"])))
+    return pages
+
+
+def snippet_counts(page: DevPage, text: str) -> tuple[int, int, int, int]:
+    """(tp, fn, fp, tn) of one page, as trafilatura's evaluation counts them."""
+    tp = sum(1 for s in page.with_ if s in text)
+    fp = sum(1 for s in page.without if s in text)
+    return tp, len(page.with_) - tp, fp, len(page.without) - fp
+
+
+def snippet_score(counts: list[tuple[int, int, int, int]]) -> dict[str, float]:
+    """Micro precision, recall and F1 over all snippets of the pages."""
+    tp, fn, fp, _tn = (sum(c[i] for c in counts) for i in range(4))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+# The language groups reported: the rest goes to "other".
+GROUPS = ("de", "en", "fr", "es", "it", "pt", "ru", "cjk")
+
+
+def language_group(page: DevPage) -> str:
+    """Group of a page by the language of its gold snippets (ingest.language, py3langid over
+    the 97 languages it knows, so the answer does not depend on the configured languages)."""
+    from ingest.language import get_detector
+
+    text = " ".join(page.with_ + page.without)
+    guess = get_detector(_ALL_LANGUAGES, backend="py3langid").detect(text)
+    language = "cjk" if guess.language in ("zh", "ja", "ko") else guess.language
+    return language if language in GROUPS else "other"
+
+
+_ALL_LANGUAGES = [
+    "de",
+    "en",
+    "fr",
+    "es",
+    "it",
+    "pt",
+    "nl",
+    "ru",
+    "pl",
+    "cs",
+    "sv",
+    "da",
+    "no",
+    "fi",
+    "tr",
+    "el",
+    "hu",
+    "ro",
+    "bg",
+    "uk",
+    "zh",
+    "ja",
+    "ko",
+    "ar",
+    "he",
+    "id",
+    "vi",
+]
 
 
 def ours(url: str, raw: bytes) -> str:
@@ -98,14 +205,13 @@ def ours(url: str, raw: bytes) -> str:
 def trafilatura_default(url: str, raw: bytes) -> str:
     import trafilatura
 
-    return trafilatura.extract(raw.decode("utf-8", errors="replace"), url=url) or ""
+    return trafilatura.extract(raw, url=url) or ""
 
 
 def trafilatura_precision(url: str, raw: bytes) -> str:
     import trafilatura
 
-    html = raw.decode("utf-8", errors="replace")
-    return trafilatura.extract(html, url=url, favor_precision=True) or ""
+    return trafilatura.extract(raw, url=url, favor_precision=True) or ""
 
 
 SYSTEMS = {
@@ -113,15 +219,17 @@ SYSTEMS = {
     "trafilatura favor_precision": trafilatura_precision,
     "ingest.extract": ours,
 }
+OURS = "ingest.extract"
 
 
-def run_all(pages, systems, rounds: int = 1):
-    """Run every system on every page, interleaved page by page so that load from other
-    processes on the machine hits all systems alike; per system keep the best round's time."""
+def run_all(inputs: list[tuple[str, bytes]], systems, rounds: int = 1):
+    """Run every system on every (url, raw) input, interleaved page by page so that load from
+    other processes on the machine hits all systems alike; per system keep the best round's
+    time per page. Returns the outputs and the seconds per system."""
     names = list(systems)
     outputs: dict[str, list[str]] = {name: [] for name in names}
-    times = {name: [float("inf")] * len(pages) for name in names}
-    for i, (_key, url, raw, _gold) in enumerate(pages):
+    times = {name: [float("inf")] * len(inputs) for name in names}
+    for i, (url, raw) in enumerate(inputs):
         for r in range(rounds):
             order = names[i % len(names) :] + names[: i % len(names)]
             for name in order:
@@ -133,48 +241,158 @@ def run_all(pages, systems, rounds: int = 1):
     return outputs, {name: sum(t) for name, t in times.items()}
 
 
-def evaluate(pages, rounds: int = 1) -> dict[str, dict[str, float]]:
-    """Scores and speed of every system; also the per-page results and outputs of ours."""
+def evaluate(pages, rounds: int = 1) -> dict[str, dict]:
+    """Scores and speed of every system on scrapinghub pages; also per-page results and
+    outputs (the eval gate and --show-worst use them)."""
     for system in SYSTEMS.values():  # warm up imports and caches outside the timing
         system(pages[0][1], pages[0][2])
-    outputs, elapsed = run_all(pages, SYSTEMS, rounds)
+    outputs, elapsed = run_all([(p[1], p[2]) for p in pages], SYSTEMS, rounds)
     report: dict[str, dict] = {}
     for name in SYSTEMS:
         results = [match(p[3], out) for p, out in zip(pages, outputs[name], strict=True)]
         report[name] = {
             **score(results),
             "pages_per_s": len(pages) / elapsed[name],
+            "seconds": elapsed[name],
             "results": results,
             "outputs": outputs[name],
         }
     return report
 
 
+def evaluate_dev(pages: list[DevPage], rounds: int = 1) -> dict[str, dict]:
+    """Snippet scores of every system on trafilatura_dev pages: all pages, the development
+    part, the held-out part, and per language group; speed as in :func:`evaluate`."""
+    for system in SYSTEMS.values():
+        system(pages[0].url, pages[0].raw)
+    outputs, elapsed = run_all([(p.url, p.raw) for p in pages], SYSTEMS, rounds)
+    groups = [language_group(p) for p in pages]
+    report: dict[str, dict] = {}
+    for name in SYSTEMS:
+        counts = [snippet_counts(p, out) for p, out in zip(pages, outputs[name], strict=True)]
+
+        def part(keep, counts=counts) -> dict[str, float]:
+            chosen = [c for c, p, g in zip(counts, pages, groups, strict=True) if keep(p, g)]
+            return {**snippet_score(chosen), "pages": len(chosen)}
+
+        report[name] = {
+            **snippet_score(counts),
+            "dev": part(lambda p, g: not p.held_out),
+            "held_out": part(lambda p, g: p.held_out),
+            "groups": {
+                group: part(lambda p, g, group=group: g == group)
+                for group in (*GROUPS, "other")
+                if group in groups
+            },
+            "pages_per_s": len(pages) / elapsed[name],
+            "seconds": elapsed[name],
+            "counts": counts,
+            "outputs": outputs[name],
+        }
+    return report
+
+
+def result(name: str, value: float, *, unit: str = "", target: str = "", note: str = "") -> None:
+    """One machine-readable ``RESULT`` line (the format of benchmarks/results.py, when present)."""
+    try:
+        from results import report  # benchmarks/results.py: make bench collects these lines
+    except ImportError:
+        fields = [f"RESULT {name}={value:.4g}"]
+        if unit:
+            fields.append(f"unit={unit}")
+        fields.append("pass=-")
+        print(" ".join(fields), flush=True)
+        return
+    report(name, value, unit=unit, target=target, note=note)
+
+
+def _table(title: str, rows: dict[str, dict], speed_base: float | None = None) -> None:
+    print(title)
+    print(f"  {'system':<30} {'P':>6} {'R':>6} {'F1':>6}" + (" pages/s" if speed_base else ""))
+    for name, row in rows.items():
+        line = f"  {name:<30} {row['precision']:6.3f} {row['recall']:6.3f} {row['f1']:6.3f}"
+        if speed_base:
+            line += f" {row['pages_per_s']:7.1f}"
+        print(line)
+
+
+def _best_trafilatura(rows: dict[str, dict], key=lambda row: row["f1"]) -> float:
+    return max(key(row) for name, row in rows.items() if name != OURS)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--limit", type=int, default=None, help="only the first N pages")
+    parser.add_argument("--set", choices=("all", "scrapinghub", "dev"), default="all")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N pages per set")
     parser.add_argument("--show-worst", type=int, default=0, help="list the N worst pages of ours")
     parser.add_argument("--rounds", type=int, default=1, help="timing rounds per page (best kept)")
     args = parser.parse_args()
-    if not (DATA / "ground-truth.json").is_file():
-        parser.exit(1, f"benchmark data missing: {DATA / 'ground-truth.json'}\n")
-    pages = load_pages(args.limit)
-    report = evaluate(pages, args.rounds)
-    base_speed = report["trafilatura default"]["pages_per_s"]
-    print(f"scrapinghub: {len(pages)} pages")
-    print(f"{'system':<30} {'P':>6} {'R':>6} {'F1':>6} {'pages/s':>8} {'speed vs default':>17}")
-    for name, row in report.items():
-        print(
-            f"{name:<30} {row['precision']:6.3f} {row['recall']:6.3f} {row['f1']:6.3f} "
-            f"{row['pages_per_s']:8.1f} {row['pages_per_s'] / base_speed:16.2f}x"
-        )
-    if args.show_worst:
-        ours_row = report["ingest.extract"]
-        results = ours_row["results"]
-        order = sorted(range(len(pages)), key=lambda i: results[i][0])
-        for i in order[: args.show_worst]:
-            tp, fp, fn = results[i]
-            print(f"{pages[i][0][:12]} tp={tp:.2f} fp={fp:.2f} fn={fn:.2f} {pages[i][1]}")
+    seconds = {name: 0.0 for name in SYSTEMS}
+    pages_done = 0
+    if args.set in ("all", "scrapinghub"):
+        if not (DATA / "ground-truth.json").is_file():
+            parser.exit(1, f"benchmark data missing: {DATA / 'ground-truth.json'}\n")
+        pages = load_pages(args.limit)
+        report = evaluate(pages, args.rounds)
+        _table(f"scrapinghub: {len(pages)} pages (shingle metric)", report, speed_base=1)
+        for name in SYSTEMS:
+            seconds[name] += report[name]["seconds"]
+        pages_done += len(pages)
+        best = _best_trafilatura(report)
+        result("extraction.scrapinghub_f1", report[OURS]["f1"], target=">=0.970")
+        result("extraction.scrapinghub_f1_trafilatura_best", best)
+        if args.show_worst:
+            results = report[OURS]["results"]
+            for i in sorted(range(len(pages)), key=lambda i: results[i][0])[: args.show_worst]:
+                tp, fp, fn = results[i]
+                print(f"  {pages[i][0][:12]} tp={tp:.2f} fp={fp:.2f} fn={fn:.2f} {pages[i][1]}")
+    if args.set in ("all", "dev"):
+        if not (DEV_DATA / "evaldata.json").is_file():
+            parser.exit(1, f"benchmark data missing: {DEV_DATA / 'evaldata.json'}\n")
+        dev_pages = load_dev_pages(args.limit)
+        report = evaluate_dev(dev_pages, args.rounds)
+        for name in SYSTEMS:
+            seconds[name] += report[name]["seconds"]
+        pages_done += len(dev_pages)
+        _table(f"trafilatura_dev: {len(dev_pages)} pages (snippets, micro)", report)
+        for part in ("dev", "held_out"):
+            rows = {name: report[name][part] for name in SYSTEMS}
+            _table(f"  {part} part: {rows[OURS]['pages']} pages", rows)
+        groups = report[OURS]["groups"]
+        print("  by language group (of the gold snippets), F1:")
+        print(f"    {'group':<7} {'pages':>5} " + " ".join(f"{n[-16:]:>16}" for n in SYSTEMS))
+        for group, row in groups.items():
+            f1s = " ".join(f"{report[n]['groups'][group]['f1']:16.3f}" for n in SYSTEMS)
+            print(f"    {group:<7} {row['pages']:5d} {f1s}")
+        best = _best_trafilatura(report)
+        result("extraction.dev_f1", report[OURS]["f1"], target=f">={best + 0.015:.3f}")
+        result("extraction.dev_f1_trafilatura_best", best)
+        for part in ("dev", "held_out"):
+            best_part = _best_trafilatura(report, key=lambda row, part=part: row[part]["f1"])
+            result(f"extraction.dev_{part}_f1", report[OURS][part]["f1"])
+            result(f"extraction.dev_{part}_f1_trafilatura_best", best_part)
+        for group, row in groups.items():
+            result(f"extraction.dev_group_{group}_f1", row["f1"], note=f"{row['pages']} pages")
+        if args.show_worst:
+            counts = report[OURS]["counts"]
+            dev_only = [i for i, p in enumerate(dev_pages) if not p.held_out]  # never held-out
+            worst = sorted(dev_only, key=lambda i: -(counts[i][1] + counts[i][2]))
+            for i in worst[: args.show_worst]:
+                tp, fn, fp, _tn = counts[i]
+                print(f"  tp={tp} fn={fn} fp={fp} {dev_pages[i].url}")
+    speeds = {name: pages_done / seconds[name] for name in SYSTEMS}
+    print(f"speed over {pages_done} pages: " + ", ".join(f"{n} {v:.1f}" for n, v in speeds.items()))
+    result(
+        "extraction.speed_vs_trafilatura_default",
+        speeds[OURS] / speeds["trafilatura default"],
+        unit="x",
+        target=">=0.75",
+    )
+    result(
+        "extraction.speed_vs_trafilatura_precision",
+        speeds[OURS] / speeds["trafilatura favor_precision"],
+        unit="x",
+    )
 
 
 if __name__ == "__main__":
