@@ -404,6 +404,91 @@ def clean_paragraphs(
     return kept
 
 
+# --------------------------------------------------------------------------- standfirst
+
+
+def _wordset(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Class/id tokens and itemprops that mark the standfirst (subtitle, lead, dek) of an article,
+# which trafilatura often leaves out because it sits in the article head, outside the body.
+_STANDFIRST_TOKENS = _wordset(
+    "lead lede intro standfirst chapo sapo subtitle subheadline subhead subline dek deck "
+    "summary excerpt abstract description teasertext"
+)
+_STANDFIRST_PROPS = frozenset({"description", "abstract", "alternativeheadline"})
+_NOT_STANDFIRST = frozenset({"nav", "aside", "footer", "form", "a", "li", "button", "label"})
+_TOKEN_SPLIT = re.compile(r"[^a-z]+")
+
+
+def _marks_standfirst(el: HtmlElement) -> bool:
+    attrs = f"{el.get('class', '')} {el.get('id', '')}".lower()
+    tokens = set(_TOKEN_SPLIT.split(attrs))
+    return bool(tokens & _STANDFIRST_TOKENS) or (
+        el.get("itemprop", "").lower() in _STANDFIRST_PROPS
+    )
+
+
+# Containers of site furniture whose "description" or "lead" is not the article's.
+_NOT_STANDFIRST_TOKENS = _wordset(
+    "site branding masthead header author bio byline meta date cta login signup register "
+    "newsletter sidebar widget footer comment comments related teaser teasers promo"
+)
+
+
+def _tokens(el: HtmlElement) -> set[str]:
+    return set(_TOKEN_SPLIT.split(f"{el.get('class', '')} {el.get('id', '')}".lower()))
+
+
+def _repeated(el: HtmlElement) -> bool:
+    """Whether the element is one of several siblings of the same kind (a list of teasers)."""
+    parent = el.getparent()
+    key = (el.tag, el.get("class"))
+    return (
+        parent is not None
+        and bool(key[1])
+        and sum(1 for c in parent if (c.tag, c.get("class")) == key) > 1
+    )
+
+
+def _standfirst(tree: HtmlElement) -> str | None:
+    """The article's standfirst: the first innermost element marked as lead/subtitle/summary
+    whose text is a phrase or a few sentences, outside site furniture and teaser lists."""
+    body = tree.find("body")
+    for el in (body if body is not None else tree).iter("p", "div", "h2", "h3", "span", "section"):
+        if not _marks_standfirst(el) or _tokens(el) & _NOT_STANDFIRST_TOKENS:
+            continue
+        if any(_marks_standfirst(d) for d in el.iterdescendants()) or el.find(".//p") is not None:
+            continue  # the innermost marked element; a block of paragraphs is the body
+        text = " ".join(el.text_content().split())
+        words = len(text.split()) + len(_CJK.findall(text)) // 2
+        if not 5 <= words <= 120 or len(text) > 1000 or el.find(".//a") is not None:
+            continue
+        ancestors = list(el.iterancestors())
+        if any(a.tag in _NOT_STANDFIRST or _tokens(a) & _NOT_STANDFIRST_TOKENS for a in ancestors):
+            continue
+        if _repeated(el) or any(_repeated(a) for a in ancestors[:3]):
+            continue
+        return text
+    return None
+
+
+def _with_standfirst(
+    tree: HtmlElement, paragraphs: list[str], site_boilerplate: Collection[str]
+) -> list[str]:
+    """Put the standfirst in front of the text when extraction left it out."""
+    text = _standfirst(tree)
+    if not text:
+        return paragraphs
+    norm = normalize_line(text)
+    if norm in site_boilerplate or _is_widget(text, norm):
+        return paragraphs
+    if norm[:40] in normalize_line("".join(paragraphs)):
+        return paragraphs  # already there (maybe split into several lines)
+    return [text, *paragraphs]
+
+
 # --------------------------------------------------------------------------- metadata
 
 _TITLE_SEPARATORS = re.compile(r"\s+[|\-–—:·•»«]\s+|\s*[|｜]\s*")
@@ -500,6 +585,7 @@ def extract(
             paragraphs = wider
     if not paragraphs or _only_link_text(tree, paragraphs):
         raise ExtractionError("no main text")
+    paragraphs = _with_standfirst(tree, paragraphs, site_boilerplate)
     version = extractor_version(frozenset(site_boilerplate))
     return Extracted.extend(page, paragraphs=paragraphs, extractor=version, **meta)
 
