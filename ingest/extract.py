@@ -346,6 +346,14 @@ _LINK_LIST_HEADERS = _labels(
     """
 )
 
+# Section headings in front of "more on this" links (checked on two sites or more each); the
+# heading goes, and the lines after it that are links of the page.
+_SECTION_HEADERS = re.compile(
+    r"^\s*(weitere (aktuelle )?(informationen|infos|themen)|lesen sie (auch|mehr)|zum weiterlesen)"
+    r"\b[^.!]{0,60}$",
+    re.I,
+)
+
 _SENTENCE_END = re.compile(r"[.!?。！？…\"'”’)」』]\s*$|[다요죠음]\.?\s*$")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 
@@ -370,11 +378,14 @@ def clean_paragraphs(
     *,
     title: str | None = None,
     url: str | None = None,
+    link_texts: Collection[str] = (),
 ) -> list[str]:
     """Remove widget labels, footers, link lists, known site-template lines, a leading copy of
-    the title and bare copies of the page URL."""
+    the title and bare copies of the page URL. ``link_texts`` are the normalised texts of the
+    page's links: after a section heading, lines that are links are a link list."""
     kept: list[str] = []
     in_link_list = False
+    in_section_links = False
     title_norm = normalize_line(title) if title else None
     for raw in lines:
         line = " ".join(raw.split())
@@ -392,6 +403,13 @@ def clean_paragraphs(
             if _looks_like_headline(line):
                 continue
             in_link_list = False
+        if _SECTION_HEADERS.match(line) and len(line.split()) <= 10:
+            in_section_links = True
+            continue
+        if in_section_links:
+            if norm in link_texts:
+                continue
+            in_section_links = False
         if site_boilerplate and norm in site_boilerplate:
             continue
         if _is_widget(line, norm):
@@ -713,7 +731,8 @@ def _main_text(
             block_lines = _block_lines(block)
             if sum(map(len, block_lines)) > 2 * sum(len(x) for x in lines if not x.startswith("|")):
                 lines = block_lines
-    return clean_paragraphs(lines, site_boilerplate, title=title, url=url)
+    link_texts = {normalize_line(a.text_content()) for a in tree.iter("a")}
+    return clean_paragraphs(lines, site_boilerplate, title=title, url=url, link_texts=link_texts)
 
 
 def metadata(tree: HtmlElement, url: str | None = None) -> dict[str, str | None]:
