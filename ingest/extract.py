@@ -354,6 +354,38 @@ _SECTION_HEADERS = re.compile(
     re.I,
 )
 
+# A line that is only a picture credit or source ("Foto: dpa", "(Quelle: X/Unsplash)"), or a
+# short caption ending with one ("… Pennsylvania © Noah Addis").
+_CREDIT_LINE = re.compile(
+    r"^\s*[(\[]?(fotos?|bild(er|quelle)?|quelle|photos?|images?|credits?|titelbild|beitragsbild|"
+    r"grafik|illustration|source)\s*[:：]\s*[^.!?]{0,80}[)\]]?\s*$",
+    re.I,
+)
+_TRAILING_CREDIT = re.compile(r"\s©\s*[^.!?©]{1,60}$")
+
+
+def _is_credit(line: str) -> bool:
+    if _CREDIT_LINE.match(line):
+        return True
+    credit = _TRAILING_CREDIT.search(line)
+    return credit is not None and len(line.split()) <= 40 and len(credit.group().split()) <= 7
+
+
+# A line that is a date or time with at most a few words around it ("Updated at 1:23 p.m.",
+# "05/10/2018 - Publicado por: …", "Veröffentlicht am 03.02.2022").
+_DATE_TOKEN = re.compile(
+    r"\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b|\b\d{4}-\d{2}-\d{2}|\b\d{1,2}:\d{2}\b"
+    r"|\b\d{1,2}\.?\s+\w+\s+\d{4}\b"
+)
+
+
+def _is_dateline(line: str) -> bool:
+    if not _DATE_TOKEN.search(line) or _SENTENCE_END.search(line.rstrip(".")):
+        return False
+    rest = _DATE_TOKEN.sub(" ", line)
+    return len(re.findall(r"[^\W\d_]{2,}", rest)) <= 6
+
+
 _SENTENCE_END = re.compile(r"[.!?。！？…\"'”’)」』]\s*$|[다요죠음]\.?\s*$")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 
@@ -412,6 +444,10 @@ def clean_paragraphs(
             in_section_links = False
         if site_boilerplate and norm in site_boilerplate:
             continue
+        if norm in link_texts and _is_teaser(line):
+            continue  # the title of another page, linked: a teaser
+        if _is_credit(line):
+            continue
         if _is_widget(line, norm):
             continue
         if title_norm and len(kept) < 2 and norm == title_norm:
@@ -419,7 +455,23 @@ def clean_paragraphs(
         if url and line.rstrip("/") == url.rstrip("/"):
             continue
         kept.append(line)
-    return kept
+    return _strip_datelines(kept)
+
+
+def _is_teaser(line: str) -> bool:
+    """A link's text that reads like a headline (not a bare address)."""
+    return _looks_like_headline(line) and "://" not in line and not line.startswith("www.")
+
+
+def _strip_datelines(lines: list[str]) -> list[str]:
+    """Publication/update date lines at the start or end of the text (in the middle, dates
+    are often content: event lists, timelines)."""
+    start, end = 0, len(lines)
+    while start < min(end, 2) and _is_dateline(lines[start]):
+        start += 1
+    while end > max(start, len(lines) - 2) and _is_dateline(lines[end - 1]):
+        end -= 1
+    return lines[start:end]
 
 
 # --------------------------------------------------------------------------- standfirst
@@ -731,8 +783,18 @@ def _main_text(
             block_lines = _block_lines(block)
             if sum(map(len, block_lines)) > 2 * sum(len(x) for x in lines if not x.startswith("|")):
                 lines = block_lines
-    link_texts = {normalize_line(a.text_content()) for a in tree.iter("a")}
+    link_texts = _link_texts(tree)
     return clean_paragraphs(lines, site_boilerplate, title=title, url=url, link_texts=link_texts)
+
+
+def _link_texts(tree: HtmlElement) -> set[str]:
+    """Normalised texts of the links to other pages (in-page anchors, e.g. a table of contents
+    pointing at the article's own headings, are not)."""
+    return {
+        normalize_line(a.text_content())
+        for a in tree.iter("a")
+        if not a.get("href", "").lstrip().startswith(("#", "javascript:"))
+    }
 
 
 def metadata(tree: HtmlElement, url: str | None = None) -> dict[str, str | None]:
