@@ -226,9 +226,13 @@ def _captions_to_paragraphs(tree: HtmlElement) -> None:
     """Turn figure captions into plain paragraphs in place of their figure.
 
     trafilatura drops ``<figure>`` wholesale, and with it captions that are part of the story
-    (e.g. the one Korean caption of an English article).
+    (e.g. the one Korean caption of an English article). Only for a page with a single figure:
+    where there are several, captions describe pictures and are debris on most sites.
     """
-    for figure in list(tree.iter("figure")):
+    figures = list(tree.iter("figure"))
+    if len(figures) != 1:
+        return  # several pictures: their captions describe images (debris on both sets)
+    for figure in figures:
         text = " ".join(" ".join("".join(c.itertext()).split()) for c in figure.iter("figcaption"))
         parent = figure.getparent()
         if not _is_sentence(text) or parent is None or figure.find(".//table") is not None:
@@ -294,43 +298,24 @@ _FOOTER_PATTERNS = [
         r"무단\s*전재.{0,20}(재배포|금지)",
         r"저작권자\s*[©ⓒ(]",
         r"재배포\s*금지",
-        r"版权所有|版權所有|未经授权.{0,10}(转载|轉載)|不得转载|禁止转载",
-        r"無断(転載|複製)",
-        r"this copy is for your personal,? non-commercial use only",
         # calls to follow, subscribe, share, download
         r"for all the latest headlines follow our google news",
-        r"^\s*(follow|join) us on (social|twitter|facebook|instagram|x\b)",
         r"^\s*follow [^.]{0,60} on (facebook|twitter|instagram)[^.]{0,60}\.?$",
         r"^\s*(click|tap) here (to|for) ",
-        r"^\s*(subscribe|sign up) (to|for) [^.]{0,60}newsletter",
-        r"sign up for [^.]{0,60} (newsletter|today)",
-        r"get the latest [^.]{0,40} (in|to) your inbox",
-        r"^\s*like this story\? share it",
-        r"^\s*have a (news )?tip\?",
-        r"^\s*download (the|our) [^.]{0,30}app\b",
-        r"^\s*(also on|more on|more from) [\w.]+\.(com|net|org|co\.\w+)\b",
+        r"\b(subscribe|sign up) (to|for) [^.]{0,60}(newsletter|today)",
         r"^\s*(need|want) more [^?]{1,30}\? (subscribe|get|sign|join)",
         r"^\s*if you (enjoyed|liked|value|appreciate) (this|our) ",
-        r"\b(delivered|straight|right) (to|in) your inbox\b",
-        r"^\s*get access to .{0,80} for (as little as|only|just)\b",
-        r"^\s*email [\w .'-]{2,40} at \S+@\S+",
+        r"\b(to|in|into) your inbox\b",
         r"^\s*follow (@\w+|[\w.'’]+ full coverage|us\b)",
         # contributor credits (the byline is metadata)
         r"^\s*[(\[]?(additional |with )?(reporting|writing|editing|research) by\b",
         r"\b(contributed|also contributed) (to )?this (report|story|article)\.?\)?\s*$",
-        r"^\s*with (post|ap|afp|reuters|wire) (wires|reports|services)\s*$",
         # reading-time and inline "read more" teasers
-        r"^\s*(tempo de leitura|reading time|lesezeit|temps de lecture|tiempo de lectura)\b",
-        r"^\s*\d+\s*(min|mins|minute|minutes)\s+read\s*$",
-        r"^\s*(읽는 시간|예상 읽기 시간)",
         r"^\s*\[?(read more|related|related post|related article|see more|see also|also read|"
         r"read also|more|watch|don't miss|recommended|관련기사|관련 기사|相关阅读|関連記事)\s*[:：]"
         r"[^.!?。]{0,160}\]?\s*$",
         r"기자\s*[\w.+-]+@[\w.-]+\s*$",
-        r"^\s*\S+\s*기자\s*$",
         r"^\s*[【\[]?(责任编辑|責任編輯|编辑|編輯|来源|來源)\s*[:：]",
-        r"^\s*(입력|수정|등록|승인)\s*:?\s*\d{4}[.-]\d",
-        r"(구독|좋아요|응원)\s*(하기)?\s*$",
     )
 ]
 
