@@ -150,11 +150,15 @@ GROUPS = ("de", "en", "fr", "es", "it", "pt", "ru", "cjk")
 
 
 def language_group(page: DevPage) -> str:
-    """Group of a page by the language of its gold snippets (ingest.language, py3langid over
-    the 97 languages it knows, so the answer does not depend on the configured languages)."""
+    """Group of a page by the language of its gold snippets."""
+    return text_language_group(" ".join(page.with_ + page.without))
+
+
+def text_language_group(text: str) -> str:
+    """Language group of a gold text (ingest.language, py3langid restricted to the languages
+    below, so the answer does not depend on the configured languages)."""
     from ingest.language import get_detector
 
-    text = " ".join(page.with_ + page.without)
     guess = get_detector(_ALL_LANGUAGES, backend="py3langid").detect(text)
     language = "cjk" if guess.language in ("zh", "ja", "ko") else guess.language
     return language if language in GROUPS else "other"
@@ -247,11 +251,16 @@ def evaluate(pages, rounds: int = 1) -> dict[str, dict]:
     for system in SYSTEMS.values():  # warm up imports and caches outside the timing
         system(pages[0][1], pages[0][2])
     outputs, elapsed = run_all([(p[1], p[2]) for p in pages], SYSTEMS, rounds)
+    groups = [text_language_group(p[3]) for p in pages]
     report: dict[str, dict] = {}
     for name in SYSTEMS:
         results = [match(p[3], out) for p, out in zip(pages, outputs[name], strict=True)]
+        by_group: dict[str, list] = {}
+        for group, r in zip(groups, results, strict=True):
+            by_group.setdefault(group, []).append(r)
         report[name] = {
             **score(results),
+            "groups": {g: {**score(rs), "pages": len(rs)} for g, rs in sorted(by_group.items())},
             "pages_per_s": len(pages) / elapsed[name],
             "seconds": elapsed[name],
             "results": results,
@@ -316,6 +325,14 @@ def _table(title: str, rows: dict[str, dict], speed_base: float | None = None) -
         print(line)
 
 
+def _groups_table(report: dict[str, dict]) -> None:
+    print("  F1 by language group (of the gold text, ingest.language):")
+    print(f"    {'group':<7} {'pages':>5} " + " ".join(f"{n[-16:]:>16}" for n in SYSTEMS))
+    for group, row in report[OURS]["groups"].items():
+        f1s = " ".join(f"{report[n]['groups'][group]['f1']:16.3f}" for n in SYSTEMS)
+        print(f"    {group:<7} {row['pages']:5d} {f1s}")
+
+
 def _best_trafilatura(rows: dict[str, dict], key=lambda row: row["f1"]) -> float:
     return max(key(row) for name, row in rows.items() if name != OURS)
 
@@ -338,9 +355,14 @@ def main() -> None:
         for name in SYSTEMS:
             seconds[name] += report[name]["seconds"]
         pages_done += len(pages)
+        _groups_table(report)
         best = _best_trafilatura(report)
         result("extraction.scrapinghub_f1", report[OURS]["f1"], target=">=0.970")
         result("extraction.scrapinghub_f1_trafilatura_best", best)
+        for group, row in report[OURS]["groups"].items():
+            result(
+                f"extraction.scrapinghub_group_{group}_f1", row["f1"], note=f"{row['pages']} pages"
+            )
         if args.show_worst:
             results = report[OURS]["results"]
             for i in sorted(range(len(pages)), key=lambda i: results[i][0])[: args.show_worst]:
@@ -359,11 +381,7 @@ def main() -> None:
             rows = {name: report[name][part] for name in SYSTEMS}
             _table(f"  {part} part: {rows[OURS]['pages']} pages", rows)
         groups = report[OURS]["groups"]
-        print("  by language group (of the gold snippets), F1:")
-        print(f"    {'group':<7} {'pages':>5} " + " ".join(f"{n[-16:]:>16}" for n in SYSTEMS))
-        for group, row in groups.items():
-            f1s = " ".join(f"{report[n]['groups'][group]['f1']:16.3f}" for n in SYSTEMS)
-            print(f"    {group:<7} {row['pages']:5d} {f1s}")
+        _groups_table(report)
         best = _best_trafilatura(report)
         result("extraction.dev_f1", report[OURS]["f1"], target=f">={best + 0.015:.3f}")
         result("extraction.dev_f1_trafilatura_best", best)
