@@ -42,7 +42,7 @@ __all__ = [
     "site_key",
 ]
 
-RULES_VERSION = 1
+RULES_VERSION = 2
 EXTRACTOR_VERSION = f"trafilatura-{trafilatura.__version__}+rules-{RULES_VERSION}"
 MAX_BYTES = 50 * 1024 * 1024  # larger pages are refused: no news article is that big
 MAX_DEPTH = 200  # deeper markup is flattened (libxml2 silently drops content below 256)
