@@ -307,6 +307,8 @@ _FOOTER_PATTERNS = [
         r"^\s*if you (enjoyed|liked|value|appreciate) (this|our) ",
         r"\b(to|in|into) your inbox\b",
         r"^\s*follow (@\w+|[\w.'’]+ full coverage|us\b)",
+        # advertising / affiliate disclosures (three sites in trafilatura_dev)
+        r"\baffiliate[- ]?links?\b|\benthält (werbung|affiliate)|^\W*(werbung|anzeige)\W*$",
         # contributor credits (the byline is metadata)
         r"^\s*[(\[]?(additional |with )?(reporting|writing|editing|research) by\b",
         r"\b(contributed|also contributed) (to )?this (report|story|article)\.?\)?\s*$",
