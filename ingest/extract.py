@@ -304,7 +304,7 @@ _FOOTER_PATTERNS = [
         r"^\s*(click|tap) here (to|for) ",
         r"\b(subscribe|sign up) (to|for) [^.]{0,60}(newsletter|today)",
         r"^\s*(need|want) more [^?]{1,30}\? (subscribe|get|sign|join)",
-        r"^\s*if you (enjoyed|liked|value|appreciate) (this|our) ",
+        r"^\s*if you (enjoyed|liked|value|appreciate) (reading )?(this|our) ",
         r"\b(to|in|into) your inbox\b",
         r"^\s*follow (@\w+|[\w.'’]+ full coverage|us\b)",
         # advertising / affiliate disclosures (three sites in trafilatura_dev)
