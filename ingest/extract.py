@@ -314,7 +314,8 @@ _FOOTER_PATTERNS = [
         r"\b(contributed|also contributed) (to )?this (report|story|article)\.?\)?\s*$",
         # reading-time and inline "read more" teasers
         r"^\s*\[?(read more|related|related post|related article|see more|see also|also read|"
-        r"read also|more|watch|don't miss|recommended|관련기사|관련 기사|相关阅读|関連記事)\s*[:：]"
+        r"read also|more|watch|don't miss|recommended|관련기사|관련 기사|相关阅读|関連記事|"
+        r"lesen sie (auch|hier|mehr)|schon gelesen|siehe auch)\s*[:：?]"
         r"[^.!?。]{0,160}\]?\s*$",
         r"기자\s*[\w.+-]+@[\w.-]+\s*$",
         r"^\s*[【\[]?(责任编辑|責任編輯|编辑|編輯|来源|來源)\s*[:：]",
