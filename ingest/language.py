@@ -799,17 +799,33 @@ def detect_extracted(
     from ingest.models import Detected
 
     detector = detector or get_detector()
-    result = detect_document(
-        page.paragraphs, page.title, detector=detector, hint=page.language_hint
-    )
+    body = [page.paragraphs[i] for i in page.body_indices()]  # reader comments come after it
+    result = detect_document(body, page.title, detector=detector, hint=page.language_hint)
+    languages = [g.language for g in result.paragraphs]
+    languages += comment_languages(page.paragraphs[len(body) :], result, detector)
     return Detected.extend(
         page,
         language=result.language,
         language_confidence=result.confidence,
-        paragraph_languages=[g.language for g in result.paragraphs],
+        paragraph_languages=languages,
         title_language=result.title.language if result.title is not None else None,
         detector=provenance or detector.name,
     )
+
+
+def comment_languages(
+    comments: Sequence[str], document: DocumentLanguage, detector: LanguageDetector
+) -> list[str]:
+    """A language for each reader comment, like any paragraph, but no vote in the document's
+    language (comments are not the source's text); short unsure comments take the article's
+    language when their script allows, as paragraphs do."""
+    if not comments:
+        return []
+    guesses = detector.detect_many(list(comments))
+    return [
+        _fallback(guess, text, document.language, document.confidence).language
+        for text, guess in zip(comments, guesses, strict=True)
+    ]
 
 
 def guess_to_json(text: str, guess: LanguageGuess) -> dict[str, Any]:

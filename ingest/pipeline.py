@@ -149,7 +149,11 @@ class Pipeline:
                 if site is not None:
                     sites.add(site)
         templates = {site: self.store.site_boilerplate(site) for site in sorted(sites)}
-        extractor = Extractor(templates, max_bytes=self.settings.extract_max_bytes)
+        extractor = Extractor(
+            templates,
+            max_bytes=self.settings.extract_max_bytes,
+            include_comments=self.settings.include_comments,
+        )
         return Batch(versions=versions, extractor=extractor)
 
     def _extract_and_detect(

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ingest.cli.app import app
-from ingest.cli.run import HomeOption, StoreOption
+from ingest.cli.run import CommentsOption, HomeOption, StoreOption
 
 
 def _settings(store: str | None, home: Path | None, **more: Any):  # -> Settings
@@ -49,6 +49,7 @@ def reprocess(
         int | None,
         typer.Option(help="With --dask local: worker processes (default: CPU cores)."),
     ] = None,
+    comments: CommentsOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show logs.")] = False,
 ) -> None:
     """Re-run extract → detect → translate → store over archived pages, resumably.
@@ -63,7 +64,7 @@ def reprocess(
 
     _quiet_logs(verbose)
     _check_archive_arguments(archives)
-    settings = _settings(store, home, batch_size=batch_size)
+    settings = _settings(store, home, batch_size=batch_size, include_comments=comments)
     check_writable_store(settings.resolved_store_url())
     _refuse_busy_archives(archives, settings.resolved_store_url())
     console = Console(stderr=True)
@@ -188,6 +189,7 @@ def _run_on_dask(
         paths=[str(p.resolve()) for p in archives],
         force=force,
         batch_size=settings.batch_size,
+        include_comments=settings.include_comments,
         store_url=protect(settings.resolved_store_url(), store_url=True),  # Prefect keeps it
         home=str(settings.home),
         dask_address=address,

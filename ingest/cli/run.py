@@ -30,6 +30,16 @@ HomeOption = Annotated[
     ),
 ]
 
+CommentsOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--comments/--no-comments",
+        help="Keep reader comments, as paragraphs marked comment after the article "
+        "(default: off, or $INGEST_INCLUDE_COMMENTS).",
+        show_default=False,
+    ),
+]
+
 
 # `ingest run` exit code when the store or the raw archive cannot be written (disk full, …)
 EXIT_UNWRITABLE = 3
@@ -72,6 +82,7 @@ def run(
     force: Annotated[
         bool, typer.Option("--force", help="Reprocess documents even when unchanged.")
     ] = False,
+    comments: CommentsOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect logs.")] = False,
 ) -> None:
     """Run the ingest flow (Prefect, ephemeral API unless PREFECT_API_URL is set) and summarise.
@@ -85,7 +96,7 @@ def run(
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         logging.getLogger("prefect").setLevel(logging.WARNING)
-    settings = _settings(store, home, batch_size=batch_size)
+    settings = _settings(store, home, batch_size=batch_size, include_comments=comments)
     check_writable_store(settings.resolved_store_url())
     from flows.ingest_flow import PROGRESS_HOOKS, ingest_flow
     from flows.temporary_api import TemporaryApiError, temporary_api
@@ -104,6 +115,7 @@ def run(
                 home=str(settings.home),
                 batch_size=settings.batch_size,
                 force=force,
+                include_comments=settings.include_comments,
             )
     except StoreUnwritable as error:
         typer.echo(f"error: {error}", err=True)
@@ -295,13 +307,17 @@ def show(
     table.add_column("English", ratio=1, overflow="fold")
     for i, paragraph in enumerate(document["paragraphs"]):
         english = paragraph["english"]
+        comment = paragraph.get("kind") == "comment"
         table.add_row(
-            str(i + 1),
+            Text.assemble(str(i + 1), ("\ncomment", "magenta")) if comment else str(i + 1),
             literal(paragraph["language"]),
             literal(paragraph["original"]),
             literal(english) if english is not None else literal("(not translated)", "yellow"),
         )
     console.print(table)
+    comments = sum(1 for p in document["paragraphs"] if p.get("kind") == "comment")
+    if comments:
+        console.print(f"[magenta]reader comments:[/] {comments} paragraph(s), marked comment")
     duplicates = db.near_duplicates_of(document["url"], limit=20)
     if duplicates:
         count = db.group_size(document["url"]) - 1

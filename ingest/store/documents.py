@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from ingest.models import Document, Failure, web_site_of
+from ingest.models import BODY, Document, Failure, web_site_of
 from ingest.store.neardup import group_near_duplicates
 from ingest.store.schema import documents, near_duplicates, paragraphs
 from ingest.store.search import index_text
@@ -54,10 +54,16 @@ def _version_columns() -> list[Any]:
 
 
 def english_text(document: Document) -> str:
-    """Title and paragraphs in English (translated or originally English), one per line."""
+    """Title and paragraphs in English (translated or originally English), one per line;
+    reader comments left out (they are not the source's text)."""
     parts = [document.title_english] if document.title_english else []
-    parts += [p for p in document.english if p]
+    parts += [p for p in body_english(document) if p]
     return "\n".join(parts)
+
+
+def body_english(document: Document) -> list[str | None]:
+    """The English of the document's own paragraphs (reader comments left out)."""
+    return [document.english[i] for i in document.body_indices()]
 
 
 def document_lock(url: str) -> str:
@@ -123,14 +129,20 @@ class DocumentWrites(StorePart):
         """Insert or replace the document with this URL, paragraphs included, atomically."""
         row = _document_row(document)
         paragraph_rows = [
-            {"position": i, "language": lang, "original": original, "english": text}
+            {
+                "position": i,
+                "language": lang,
+                "original": original,
+                "english": text,
+                "kind": document.kind_of(i),
+            }
             for i, (original, lang, text) in enumerate(
                 zip(
                     document.paragraphs, document.paragraph_languages, document.english, strict=True
                 )
             )
         ]
-        body = "\n".join(p for p in document.english if p)
+        body = "\n".join(p for p in body_english(document) if p)  # search: the source's text
         with self._writing(document_lock(document.url)) as conn:
             document_id = _upsert(conn, row)
             conn.execute(delete(paragraphs).where(paragraphs.c.document_id == document_id))
@@ -289,13 +301,19 @@ class DocumentReads(StorePart):
                     paragraphs.c.language,
                     paragraphs.c.original,
                     paragraphs.c.english,
+                    paragraphs.c.kind,
                 )
                 .where(paragraphs.c.document_id.in_(chunk))
                 .order_by(paragraphs.c.document_id, paragraphs.c.position)
             )
             for r in rows:
                 by_id[r.document_id]["paragraphs"].append(
-                    {"language": r.language, "original": r.original, "english": r.english}
+                    {
+                        "language": r.language,
+                        "original": r.original,
+                        "english": r.english,
+                        "kind": r.kind or BODY,
+                    }
                 )
             for document_id, group_id in conn.execute(
                 select(near_duplicates.c.document_id, near_duplicates.c.group_id).where(

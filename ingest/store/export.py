@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 def document_to_export(document: dict[str, Any]) -> dict[str, Any]:
     """The JSON shape of `ingest export`: stable keys, aligned paragraphs, ISO timestamps."""
     paras = document["paragraphs"]
+    body = [p for p in paras if p.get("kind", "body") == "body"]  # the texts leave comments out
     return {
         "url": document["url"],
         "source": document["source"],
@@ -29,8 +30,8 @@ def document_to_export(document: dict[str, Any]) -> dict[str, Any]:
         "status": document["status"],
         "reason": document["reason"],
         "translation_status": document["translation_status"],
-        "text_english": "\n".join(p["english"] for p in paras if p["english"] is not None),
-        "text_original": "\n".join(p["original"] for p in paras),
+        "text_english": "\n".join(p["english"] for p in body if p["english"] is not None),
+        "text_original": "\n".join(p["original"] for p in body),
         "paragraphs": paras,
         "near_duplicate_group": document.get("near_duplicate_group"),
         "content_hash": document["content_hash"],
@@ -64,7 +65,12 @@ def parquet_schema() -> Any:
     import pyarrow as pa
 
     paragraph = pa.struct(
-        [("language", pa.string()), ("original", pa.string()), ("english", pa.string())]
+        [
+            ("language", pa.string()),
+            ("original", pa.string()),
+            ("english", pa.string()),
+            ("kind", pa.string()),
+        ]
     )
     provenance = pa.struct(
         [

@@ -88,6 +88,9 @@ paragraphs = Table(
     Column("language", String(16)),
     Column("original", Text, nullable=False),
     Column("english", Text),  # None when this paragraph could not be translated
+    # "body" or "comment" (a reader comment, kept with --comments); NULL (rows stored before
+    # this column existed) reads as "body"
+    Column("kind", String(16), nullable=True),
 )
 
 translation_memory = Table(
