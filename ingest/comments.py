@@ -12,8 +12,9 @@ sections are made of. Mechanisms, not one site's strings:
   languages) rather than saying something;
 - the section's own notices at its start and end ("10 Kommentare", "Comments are closed.",
   "Sie müssen angemeldet sein …", "Leave a reply");
-- user names alone: a short line right before a time stamp, a handle ("Birgit10"), or a short
-  line the section repeats (the same author on every comment, "Reply" under each);
+- user names alone: a short line right before a time stamp, a handle ("Birgit10"), an
+  "Anna says:" line, or a short line the section repeats (the same author on every comment,
+  "Reply" under each);
 - pingbacks and trackbacks (links from other blogs, not readers);
 - what the article already says (a comment pass that picked up the body).
 Then the article's own residual rules (widget labels, footers, the site's learned template).
@@ -89,6 +90,12 @@ _SECTION_TERMS = re.compile(
     re.I,
 )
 _TRACKBACK = re.compile(r"^(?:pingback|trackback)\s*:|^\[(?:…|\.\.\.)\].*\[(?:…|\.\.\.)\]$", re.I)
+# "Anna says:" — the author line of WordPress-style comment templates, in several languages
+_SAYS = re.compile(
+    r"\b(?:says|said|wrote|writes|sagt|schreibt|schrieb|meint|meinte|dit|a écrit|dice|"
+    r"escribió|scrive|ha scritto|zegt|schreef)\s*:?\s*$",
+    re.I,
+)
 _HANDLE = re.compile(r"^@?(?=[\w.-]*\d)(?=[\w.-]*[^\W\d_])[\w.-]{3,}$")
 _ENDS_LIKE_TEXT = re.compile(r"[.!?。！？…:,;\"'”’)」』]\s*$")
 
@@ -163,6 +170,8 @@ def clean_comments(
         line, norm = lines[index], normalize_line(lines[index])
         if stamps[index] or _is_widget(line) or _is_short_label(line) or _TRACKBACK.search(line):
             continue
+        if _words(line) <= 6 and _SAYS.search(line):
+            continue  # "Anna says:"
         if _name_like(line) and (
             (index + 1 < len(lines) and stamps[index + 1]) or _HANDLE.match(line)
         ):
