@@ -36,6 +36,7 @@ __all__ = ["clean_comments", "is_timestamp", "reader_comments"]
 
 SHORT_WORDS = 4  # a line this short says little on its own: a label, a name, a count
 NOTICE_WORDS = 40  # a section notice (rules, login) is at most this long
+CLOSING_WORDS = 8  # a closing notice ("Comments are closed.") is short: a last reply is not
 
 _MONTHS = (
     r"jan(?:uary|uar|vier|eiro)?|feb(?:ruary|ruar|rero|braio)?|m(?:a|ä)r(?:ch|z|s|zo)?|"
@@ -52,6 +53,7 @@ _STAMPS = [
     re.compile(p, re.I)
     for p in (
         r"\b\d{1,4}[./-]\d{1,2}[./-]\d{2,4}\b\.?",  # 17.10.2019, 2019-10-17, 10/17/19
+        r"\b\d{1,2}[./]\d{1,2}\.?,\s*\d{4}\b",  # 17.07, 2011
         r"\b\d{1,2}:\d{2}(?::\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.|uhr|h)?",  # 14:14, 4:05 pm
         rf"\b(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\.?,?(?:\s+\d{{4}})?",  # March 7, 2018
         rf"\b\d{{1,2}}(?:st|nd|rd|th)?\.?\s+(?:de\s+)?(?:{_MONTHS})\.?,?(?:\s+(?:de\s+)?\d{{4}})?",
@@ -83,7 +85,9 @@ _WIDGET_TERMS = re.compile(
 )
 # What a comment section says about itself: comments, replies, logging in, its rules.
 _SECTION_TERMS = re.compile(
-    r"comment|kommentar|commentaire|comentario|commento|reactie|komentarz|коммент|"
+    r"comment|kommentar|kommentier|commentaire|comentario|commento|reactie|komentarz|коммент|"
+    r"ihre meinung|deine meinung|your opinion|discussion|diskussion|diskutieren|"
+    r"nutzerkonto|benutzerkonto|"
     r"\brepl(?:y|ies)\b|antwort|répon|respuest|netiquette|"
     r"\blog ?in\b|\bsign ?in\b|\bsign ?up\b|einloggen|loggen|anmelden|angemeldet|registrier|"
     r"\bconnect|inicia sesión|댓글|로그인|评论|評論|留言|登录|登入|コメント|ログイン",
@@ -93,7 +97,10 @@ _TRACKBACK = re.compile(r"^(?:pingback|trackback)\s*:|^\[(?:…|\.\.\.)\].*\[(?:
 # "Anna says:" — the author line of WordPress-style comment templates, in several languages
 _SAYS = re.compile(
     r"\b(?:says|said|wrote|writes|sagt|schreibt|schrieb|meint|meinte|dit|a écrit|dice|"
-    r"escribió|scrive|ha scritto|zegt|schreef)\s*:?\s*$",
+    r"escribió|scrive|ha scritto|zegt|schreef)\s*:?\s*$"
+    # … and "Comment by Anna — 17.07, 2011 @ 13:04", "Kommentar von Anna"
+    r"|^(?:comment|kommentar|posted|geschrieben|written|reply|antwort|commentaire|comentario)"
+    r"\s+(?:by|von|de|par|di)\b",
     re.I,
 )
 _HANDLE = re.compile(r"^@?(?=[\w.-]*\d)(?=[\w.-]*[^\W\d_])[\w.-]{3,}$")
@@ -155,13 +162,14 @@ def clean_comments(
     # the section's notices at its start and its end
     start, end = 0, len(lines)
 
-    def chrome(index: int) -> bool:  # a notice, a stamp, or a separator ("----")
+    def chrome(index: int, words: int = NOTICE_WORDS) -> bool:  # a notice, stamp or separator
         line = lines[index]
-        return _is_notice(line) or stamps[index] or not normalize_line(line)
+        notice = _words(line) <= words and _is_notice(line)
+        return notice or stamps[index] or not normalize_line(line)
 
-    while start < end and chrome(start):
+    while start < end and chrome(start):  # rules and login prompts: long ones too
         start += 1
-    while end > start and chrome(end - 1):
+    while end > start and chrome(end - 1, CLOSING_WORDS):  # "Comments are closed."
         end -= 1
     body_lines = {normalize_line(p) for p in body}
     kept: list[str] = []
@@ -170,8 +178,8 @@ def clean_comments(
         line, norm = lines[index], normalize_line(lines[index])
         if stamps[index] or _is_widget(line) or _is_short_label(line) or _TRACKBACK.search(line):
             continue
-        if _words(line) <= 6 and _SAYS.search(line):
-            continue  # "Anna says:"
+        if _words(line) <= 10 and _SAYS.search(line):
+            continue  # "Anna says:", "Comment by Anna — 17.07, 2011"
         if _name_like(line) and (
             (index + 1 < len(lines) and stamps[index + 1]) or _HANDLE.match(line)
         ):

@@ -70,7 +70,7 @@ def test_paragraphs_stay_aligned_and_untranslated_is_none(store_url):
         )
     )
     stored = store.get_document("https://news.example/a")
-    first = {"language": "ko", "original": "첫 문단이다.", "english": None}
+    first = {"language": "ko", "original": "첫 문단이다.", "english": None, "kind": "body"}
     assert stored["paragraphs"][0] == first
     assert stored["status"] == "partial"
     assert "ingest models install ko" in stored["reason"]
