@@ -274,3 +274,55 @@ def test_cli_run_with_comments_stores_them_and_a_rerun_without_drops_them(home, 
     assert off.exit_code == 0 and "unchanged" not in off.output, off.output
     for document in exported():
         assert {p["kind"] for p in document["paragraphs"]} == {"body"}
+
+
+KOREAN_COMMENTS = """
+<div id="comments" class="comments-area">
+  <h3 class="comments-title">댓글 2개</h3>
+  <ol class="comment-list">
+    <li class="comment" id="comment-1">
+      <div class="comment-meta"><b class="fn">reader_77</b> <span>2021년 3월 10일</span></div>
+      <div class="comment-content"><p>회담은 18일과 19일 이틀에 걸쳐 진행될 예정이다.</p></div>
+      <div class="reply"><a class="comment-reply-link" href="#">답글</a></div>
+    </li>
+    <li class="comment" id="comment-2">
+      <div class="comment-meta"><b class="fn">minsu</b> <span>3시간 전</span></div>
+      <div class="comment-content">
+        <p>바이든 행정부 출범 후 처음으로 열리는 미중 고위급 대면 접촉이다.</p>
+      </div>
+      <div class="reply"><a class="comment-reply-link" href="#">답글</a></div>
+    </li>
+  </ol>
+</div>
+"""
+
+
+def test_pipeline_translates_comments_like_paragraphs_and_keeps_the_article(demo_home, tmp_path):
+    from conftest import SAMPLES, gold_paragraphs, load_gold
+
+    from ingest.inputs import file_uri
+    from ingest.pipeline import Pipeline
+
+    html = (SAMPLES / "korean-article.html").read_text(encoding="utf-8")
+    page = tmp_path / "korean-with-comments.html"
+    page.write_text(html.replace("</article>", "</article>" + KOREAN_COMMENTS), encoding="utf-8")
+    raw = RawPage(url=file_uri(page), source=str(page), body=page.read_bytes())
+    gold = gold_paragraphs(load_gold()["korean-article.html"])
+
+    pipeline = Pipeline(load_settings(include_comments=True))
+    [outcome] = pipeline.process([raw])
+    assert outcome.status == "ok", outcome.reason
+    stored = pipeline.store.get_document(raw.url)
+    body = [(p["language"], p["original"], p["english"]) for p in stored["paragraphs"]]
+    assert body[: len(gold)] == gold  # the article as without comments, translated the same
+    comments = [p for p in stored["paragraphs"] if p["kind"] == "comment"]
+    assert [(p["language"], p["english"]) for p in comments] == [
+        ("ko", "The talks are scheduled to take place over two days, on the 18th and 19th."),
+        (
+            "ko",
+            "It is the first high-level face-to-face contact between the United States and "
+            "China since the Biden administration took office.",
+        ),
+    ]
+    assert len(stored["paragraphs"]) == len(gold) + 2
+    assert stored["language"] == "ko"
