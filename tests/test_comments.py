@@ -326,3 +326,28 @@ def test_pipeline_translates_comments_like_paragraphs_and_keeps_the_article(demo
     ]
     assert len(stored["paragraphs"]) == len(gold) + 2
     assert stored["language"] == "ko"
+
+
+def test_reprocess_with_comments_redoes_documents_and_a_plain_rerun_leaves_them(home, tmp_path):
+    from ingest.reprocess import reprocess
+
+    archive = tmp_path / "pages.jsonl"
+    with archive.open("w", encoding="utf-8") as out:
+        for path, url, *_ in PAGES[:2]:
+            html = gzip.decompress(path.read_bytes()).decode("utf-8", "replace")
+            out.write(json.dumps({"url": url, "html": html}) + "\n")
+
+    def statuses(**overrides) -> dict[str, int]:
+        report = reprocess([archive], load_settings(**overrides))
+        return dict(report.stats.statuses)
+
+    plain = statuses()
+    assert "unchanged" not in plain and sum(plain.values()) == 2
+    assert statuses() == {"unchanged": 2}  # same option: nothing to redo
+    with_comments = statuses(include_comments=True)
+    assert "unchanged" not in with_comments, with_comments  # the extractor version changed
+    store = Store(load_settings().resolved_store_url())
+    for _path, url, *_ in PAGES[:2]:
+        kinds = {p["kind"] for p in store.get_document(url)["paragraphs"]}
+        assert kinds == {"body", "comment"}, url
+    assert statuses(include_comments=True) == {"unchanged": 2}
