@@ -13,9 +13,11 @@ sections are made of. Mechanisms, not one site's strings:
 - the section's own notices at its start and end ("10 Kommentare", "Comments are closed.",
   "Sie müssen angemeldet sein …", "Leave a reply");
 - user names alone: a short line right before a time stamp, a handle ("Birgit10"), an
-  "Anna says:" line, or a short line the section repeats (the same author on every comment,
-  "Reply" under each);
-- pingbacks and trackbacks (links from other blogs, not readers);
+  "Anna says:" line, a name another comment addresses ("Anna" when a reply says "Liebe
+  Anna!"), or a short line the section repeats (the same author on every comment, "Reply"
+  under each);
+- pingbacks, trackbacks and reblogs (links from other blogs, not readers);
+- a whole "section" without one line of a few words: a social-media box, a rating, a counter;
 - what the article already says (a comment pass that picked up the body).
 Then the article's own residual rules (widget labels, footers, the site's learned template).
 """
@@ -37,6 +39,9 @@ __all__ = ["clean_comments", "is_timestamp", "reader_comments"]
 SHORT_WORDS = 4  # a line this short says little on its own: a label, a name, a count
 NOTICE_WORDS = 40  # a section notice (rules, login) is at most this long
 CLOSING_WORDS = 8  # a closing notice ("Comments are closed.") is short: a last reply is not
+# A section with no line this long is not reader comments: trafilatura's comment search also
+# matches social-media boxes, ratings and counters ("Social Media", "5 von 5 Sternen", "224")
+MIN_COMMENT_WORDS = 5
 
 _MONTHS = (
     r"jan(?:uary|uar|vier|eiro)?|feb(?:ruary|ruar|rero|braio)?|m(?:a|ä)r(?:ch|z|s|zo)?|"
@@ -79,7 +84,8 @@ _STAMP_FILLERS = re.compile(
 _WIDGET_TERMS = re.compile(
     r"\b(?:permalink|permanenter link|reply|replies|antworten|antwort|zitieren|quote|melden|"
     r"report|flag|likes?|gefällt mir|edit|bearbeiten|share|teilen|upvote|downvote|"
-    r"répondre|signaler|responder|rispondi|segnala|reageren|log in to reply)\b"
+    r"répondre|signaler|responder|rispondi|segnala|reageren|log in to reply|delete|löschen|"
+    r"entfernen)\b|\bliken|gefällt \d+ person"
     r"|답글|답장|신고|추천|비추천|공감|回复|回覆|举报|點讚|点赞|返信|通報|いいね",
     re.I,
 )
@@ -87,13 +93,22 @@ _WIDGET_TERMS = re.compile(
 _SECTION_TERMS = re.compile(
     r"comment|kommentar|kommentier|commentaire|comentario|commento|reactie|komentarz|коммент|"
     r"ihre meinung|deine meinung|your opinion|discussion|diskussion|diskutieren|"
-    r"nutzerkonto|benutzerkonto|"
+    r"nutzerkonto|benutzerkonto|community|eingabefeld|loading|balasan|"
     r"\brepl(?:y|ies)\b|antwort|répon|respuest|netiquette|"
     r"\blog ?in\b|\bsign ?in\b|\bsign ?up\b|einloggen|loggen|anmelden|angemeldet|registrier|"
     r"\bconnect|inicia sesión|댓글|로그인|评论|評論|留言|登录|登入|コメント|ログイン",
     re.I,
 )
-_TRACKBACK = re.compile(r"^(?:pingback|trackback)\s*:|^\[(?:…|\.\.\.)\].*\[(?:…|\.\.\.)\]$", re.I)
+_TRACKBACK = re.compile(
+    r"^(?:pingback|trackback)\s*:|^\[(?:…|\.\.\.)\].*\[(?:…|\.\.\.)\]$"
+    r"|^reblogged this on\b|^hat dies auf \S+ rebloggt",  # WordPress reblogs
+    re.I,
+)
+# Where a name is addressed: "@Anna", "Hallo Anna", "Liebe Anna", "Danke Anna", "Hi Anna,"
+_ADDRESS = (
+    r"(?:@\s*|\b(?:hallo|hi|hey|hello|dear|liebe|lieber|liebes|liebste|cara|caro|ciao|servus|"
+    r"moin|huhu|danke|thanks|thank you|grazie|merci|salut|hola|bonjour)\s*,?\s+)"
+)
 # "Anna says:" — the author line of WordPress-style comment templates, in several languages
 _SAYS = re.compile(
     r"\b(?:says|said|wrote|writes|sagt|schreibt|schrieb|meint|meinte|dit|a écrit|dice|"
@@ -103,6 +118,9 @@ _SAYS = re.compile(
     r"\s+(?:by|von|de|par|di)\b",
     re.I,
 )
+# a stamp line that names its author ("geschrieben von anna am 21. Jan. 2015"): the short line
+# above it is then the comment's title, not its author
+_BYLINE = re.compile(r"\b(?:by|von|par|di|door)\s+\S", re.I)
 _HANDLE = re.compile(r"^@?(?=[\w.-]*\d)(?=[\w.-]*[^\W\d_])[\w.-]{3,}$")
 _ENDS_LIKE_TEXT = re.compile(r"[.!?。！？…:,;\"'”’)」』]\s*$")
 
@@ -121,7 +139,8 @@ def is_timestamp(line: str) -> bool:
     if not found:
         return False
     rest = _STAMP_FILLERS.sub(" ", rest)
-    return _words(rest) <= 2 and len(rest.strip()) <= 24
+    words = [w for w in rest.split() if any(c.isalpha() for c in w)]  # "16." and "2011" aside
+    return len(words) <= 2 and len(" ".join(words)) <= 24
 
 
 def _is_widget(line: str) -> bool:
@@ -146,6 +165,15 @@ def _is_short_label(line: str) -> bool:
 def _name_like(line: str) -> bool:
     """A line that could be a user name: a few words, not punctuated like text."""
     return _words(line) <= 3 and not _ENDS_LIKE_TEXT.search(line)
+
+
+def _addressed(name: str, lines: Sequence[str]) -> bool:
+    """Whether another line of the section addresses ``name`` ("Liebe Anna!", "@Anna"): then
+    a line holding only that name is a user name (a comment's author), not something said."""
+    if not name[:1].isupper():
+        return False
+    pattern = re.compile(_ADDRESS + re.escape(name) + r"(?!\w)", re.I)
+    return any(line != name and pattern.search(line) for line in lines)
 
 
 def clean_comments(
@@ -180,17 +208,23 @@ def clean_comments(
             continue
         if _words(line) <= 10 and _SAYS.search(line):
             continue  # "Anna says:", "Comment by Anna — 17.07, 2011"
-        if _name_like(line) and (
-            (index + 1 < len(lines) and stamps[index + 1]) or _HANDLE.match(line)
-        ):
+        author_below = (
+            index + 1 < len(lines) and stamps[index + 1] and not _BYLINE.search(lines[index + 1])
+        )
+        if _name_like(line) and (author_below or _HANDLE.match(line)):
             continue  # the author above a comment's date, or a handle alone
         if _words(line) <= SHORT_WORDS and counts[norm] > 1:
             continue  # repeated in the section: an author's name, a button's label
+        if _words(line) <= 2 and _addressed(line, lines):
+            continue  # a name others reply to: the author line of a comment
         if norm in body_lines or norm in seen:
             continue  # the article's text, or a comment posted twice
         seen.add(norm)
         kept.append(line)
-    return clean_paragraphs(kept, site_boilerplate)
+    kept = clean_paragraphs(kept, site_boilerplate)
+    if not any(_words(line) >= MIN_COMMENT_WORDS for line in kept):
+        return []  # a social box, a rating or a counter, not reader comments
+    return kept
 
 
 def comment_lines(tree: HtmlElement, url: str | None) -> list[str]:

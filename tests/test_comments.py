@@ -153,6 +153,33 @@ def test_cleaning_mechanisms_on_a_section():
     ]
 
 
+def test_names_others_address_reblogs_and_sections_without_comments():
+    lines = [
+        "Melanie",
+        "Ich habe das Shampoo auch probiert und bin sehr zufrieden damit.",
+        "Hallo Melanie! Schön, dass es dir auch gefällt.",
+        "Danke",  # a one-word comment nobody addresses stays
+        "Reblogged this on Some Blog.",
+        "LikenGefällt 1 Person",
+    ]
+    assert clean_comments(lines) == [
+        "Ich habe das Shampoo auch probiert und bin sehr zufrieden damit.",
+        "Hallo Melanie! Schön, dass es dir auch gefällt.",
+        "Danke",
+    ]
+    # a social box or a rating found where comments were looked for
+    assert clean_comments(["Social Media", "Findet uns auch auf:", "5 von 5 Sternen"]) == []
+
+
+def test_a_comment_title_above_a_dated_byline_stays():
+    lines = [
+        "Ein Argument",
+        "geschrieben von berg2012 am 21. Jan. 2015, 19:04",
+        "Die These überzeugt mich nicht, weil die Nachfrage dabei ganz fehlt.",
+    ]
+    assert clean_comments(lines) == [lines[0], lines[2]]
+
+
 def test_comments_are_detected_apart_from_the_document_language():
     german = [
         "Die Bundesregierung hat am Mittwoch ein neues Gesetz zur Förderung erneuerbarer "
