@@ -20,6 +20,8 @@ from ingest.store import Store
 from ingest.store.export import export_parquet
 from ingest.store.schema import paragraphs as paragraphs_table
 
+pytest_plugins = ["store_backends"]  # the store_url fixture: SQLite and PostgreSQL
+
 DEV = DATA / "extraction" / "trafilatura_dev" / "html"
 SCRAPINGHUB = DATA / "extraction" / "scrapinghub" / "html"
 
@@ -223,8 +225,8 @@ def _document(url: str) -> Document:
     )
 
 
-def test_store_export_search_and_templates_know_the_kind(home, tmp_path):
-    store = Store(load_settings().resolved_store_url())
+def test_store_export_search_and_templates_know_the_kind(store_url, tmp_path):
+    store = Store(store_url)
     store.save_document(_document("https://example.de/a"))
     stored = store.get_document("https://example.de/a")
     assert [p["kind"] for p in stored["paragraphs"]] == ["body", "body", "comment"]
