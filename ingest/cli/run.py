@@ -223,7 +223,11 @@ def export(
         str, typer.Option("--format", "-f", help="jsonl or parquet (parquet needs --output).")
     ] = "jsonl",
     status: Annotated[
-        str | None, typer.Option(help="Only documents with this status (ok, failed, …).")
+        str | None,
+        typer.Option(
+            help="Only documents with this status: ok, partial, untranslated, "
+            "low-confidence or failed."
+        ),
     ] = None,
     store: StoreOption = None,
     home: HomeOption = None,
