@@ -121,12 +121,23 @@ class Translated(Detected):
     english: list[str | None]
     title_english: str | None = None
     translator: str | None = None  # package id and version(s) used, e.g. "translate-ko_en@1.1"
-    translation_status: str  # "english", "translated", "partial: …", "untranslated: …"
+    # "english", "translated", "partial: …", "untranslated: …", "low-confidence: …"
+    translation_status: str
     # "lang:package-key" (or "lang:none") for every non-English language met; a rerun is a no-op
     # only while the installed packages still give the same fingerprint
     translation_fingerprint: str = ""
     memory_hits: int = 0  # sentences answered by the translation memory
     model_sentences: int = 0  # sentences sent to a model
+    # The model's own confidence in each English paragraph, aligned with ``paragraphs``:
+    # exp(token-weighted mean log-probability of its sentences), in (0, 1], higher = more
+    # trusted (see ingest.translate.confidence). None = no model translation (English original,
+    # untranslated, language-neutral); an empty list = unknown (stored before scores existed).
+    paragraph_confidence: list[float | None] = Field(default_factory=list)
+    title_confidence: float | None = None
+    # True = translated by a model with a confidence below the threshold in force then
+    # (``Settings.min_confidence``); aligned with ``paragraphs``, empty = unknown.
+    low_confidence: list[bool] = Field(default_factory=list)
+    title_low_confidence: bool = False
 
     def foreign_paragraphs(self, target: str = "en") -> int:
         """Paragraphs that need translation (not in the target language, not language-neutral)."""

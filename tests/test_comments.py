@@ -238,12 +238,12 @@ def test_store_export_search_and_templates_know_the_kind(store_url, tmp_path):
 
     row = document_to_export(stored)
     assert row["text_english"] == "The article.\nSecond paragraph."
-    assert row["paragraphs"][2] == {
-        "language": "de",
-        "original": "Toller Artikel!",
-        "english": "Great article!",
-        "kind": "comment",
-    }
+    comment = row["paragraphs"][2]
+    assert (comment["original"], comment["english"], comment["kind"]) == (
+        "Toller Artikel!",
+        "Great article!",
+        "comment",
+    )
     pq = pytest.importorskip("pyarrow.parquet")
     out = tmp_path / "docs.parquet"
     export_parquet(store, out)
@@ -380,3 +380,30 @@ def test_reprocess_with_comments_redoes_documents_and_a_plain_rerun_leaves_them(
         kinds = {p["kind"] for p in store.get_document(url)["paragraphs"]}
         assert kinds == {"body", "comment"}, url
     assert statuses(include_comments=True) == {"unchanged": 2}
+
+
+def test_a_store_from_before_the_kind_column_gains_it_and_reads_body(store_url, tmp_path):
+    from sqlalchemy import create_engine, inspect, text
+
+    Store(store_url).close()
+    engine = create_engine(store_url)
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE paragraphs DROP COLUMN kind"))
+    engine.dispose()
+    old = _document("https://example.de/old").model_copy(update={"paragraph_kinds": []})
+    if store_url.startswith("sqlite"):  # reading an older store never writes it
+        reader = Store(store_url, read_only=True)
+        assert "paragraphs.kind" in reader.absent_columns
+        reader.close()
+    store = Store(store_url)  # a writable open adds the column
+    assert "kind" in {c["name"] for c in inspect(store.engine).get_columns("paragraphs")}
+    store.save_document(old)
+    store.save_document(_document("https://example.de/new"))
+    kinds = {
+        url: [p["kind"] for p in store.get_document(url)["paragraphs"]]
+        for url in ("https://example.de/old", "https://example.de/new")
+    }
+    assert kinds == {
+        "https://example.de/old": ["body"] * 3,
+        "https://example.de/new": ["body", "body", "comment"],
+    }

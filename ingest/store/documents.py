@@ -66,6 +66,11 @@ def body_english(document: Document) -> list[str | None]:
     return [document.english[i] for i in document.body_indices()]
 
 
+def _aligned(values: list[Any], length: int, missing: Any) -> list[Any]:
+    """Per-paragraph values, ``missing`` for each paragraph when they are unknown (empty)."""
+    return list(values) if values else [missing] * length
+
+
 def document_lock(url: str) -> str:
     """The name of the lock writers of this document hold (see ``ingest.store.transactions``)."""
     return f"document:{url}"
@@ -88,6 +93,10 @@ def _document_row(document: Document) -> dict[str, Any]:
         "language": document.language,
         "language_confidence": document.language_confidence,
         "title_language": document.title_language,
+        "title_confidence": document.title_confidence,
+        "title_low_confidence": (
+            document.title_low_confidence if document.title_confidence is not None else None
+        ),
         "status": document.status,
         "reason": None if document.status == "ok" else document.translation_status,
         "failed_stage": None,
@@ -134,11 +143,18 @@ class DocumentWrites(StorePart):
                 "language": lang,
                 "original": original,
                 "english": text,
+                "confidence": confidence,
+                "low_confidence": low if confidence is not None else None,
                 "kind": document.kind_of(i),
             }
-            for i, (original, lang, text) in enumerate(
+            for i, (original, lang, text, confidence, low) in enumerate(
                 zip(
-                    document.paragraphs, document.paragraph_languages, document.english, strict=True
+                    document.paragraphs,
+                    document.paragraph_languages,
+                    document.english,
+                    _aligned(document.paragraph_confidence, len(document.paragraphs), None),
+                    _aligned(document.low_confidence, len(document.paragraphs), False),
+                    strict=True,
                 )
             )
         ]
@@ -235,7 +251,7 @@ class DocumentReads(StorePart):
         """One stored document as a plain dict, with its aligned paragraphs."""
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(documents)
+                select(*self._readable(documents))
                 .where((documents.c.url == url) | (documents.c.canonical_url == url))
                 .order_by((documents.c.url == url).desc(), documents.c.id)
             ).first()
@@ -253,7 +269,7 @@ class DocumentReads(StorePart):
         """
         last: str | None = None
         while True:
-            query = select(documents).order_by(documents.c.url).limit(page_size)
+            query = select(*self._readable(documents)).order_by(documents.c.url).limit(page_size)
             if status is not None:
                 query = query.where(documents.c.status == status)
             if last is not None:
@@ -280,29 +296,31 @@ class DocumentReads(StorePart):
             ).all()
         return {status: int(n) for status, n in rows}
 
-    @staticmethod
-    def _with_paragraphs(conn: Connection, document: dict[str, Any]) -> dict[str, Any]:
-        DocumentReads._attach(conn, [document])
+    def _with_paragraphs(self, conn: Connection, document: dict[str, Any]) -> dict[str, Any]:
+        self._attach(conn, [document])
         return document
 
-    @staticmethod
-    def _attach(conn: Connection, docs: list[dict[str, Any]]) -> None:
+    def _attach(self, conn: Connection, docs: list[dict[str, Any]]) -> None:
         """Add ``paragraphs`` and ``near_duplicate_group`` to each document dict, in bulk."""
         by_id = {d["id"]: d for d in docs}
         for d in docs:
             d["paragraphs"] = []
             d["near_duplicate_group"] = None
         ids = list(by_id)
+        wanted = (
+            "document_id",
+            "language",
+            "original",
+            "english",
+            "confidence",
+            "low_confidence",
+            "kind",
+        )
+        columns = [c for c in self._readable(paragraphs) if c.name in wanted]
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             rows = conn.execute(
-                select(
-                    paragraphs.c.document_id,
-                    paragraphs.c.language,
-                    paragraphs.c.original,
-                    paragraphs.c.english,
-                    paragraphs.c.kind,
-                )
+                select(*columns)
                 .where(paragraphs.c.document_id.in_(chunk))
                 .order_by(paragraphs.c.document_id, paragraphs.c.position)
             )
@@ -312,6 +330,8 @@ class DocumentReads(StorePart):
                         "language": r.language,
                         "original": r.original,
                         "english": r.english,
+                        "confidence": r.confidence,
+                        "low_confidence": r.low_confidence,
                         "kind": r.kind or BODY,
                     }
                 )
