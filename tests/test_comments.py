@@ -407,3 +407,19 @@ def test_a_store_from_before_the_kind_column_gains_it_and_reads_body(store_url, 
         "https://example.de/old": ["body"] * 3,
         "https://example.de/new": ["body", "body", "comment"],
     }
+
+
+def test_cli_extract_prints_comments_apart_only_when_asked(tmp_path):
+    from ingest.cli.main import app, load_commands
+
+    load_commands()
+    path, url, kept, debris = PAGES[0]
+    page = tmp_path / "page.html"
+    page.write_bytes(gzip.decompress(path.read_bytes()))
+    runner = CliRunner()
+    plain = json.loads(runner.invoke(app, ["extract", str(page)]).stdout)
+    asked = json.loads(runner.invoke(app, ["extract", str(page), "--comments"]).stdout)
+    assert "comments" not in plain
+    assert asked["paragraphs"] == plain["paragraphs"] and asked["text"] == plain["text"]
+    assert all(any(snippet in c for c in asked["comments"]) for snippet in kept)
+    assert not any(snippet in asked["text"] for snippet in kept)
