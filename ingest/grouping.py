@@ -1,0 +1,143 @@
+"""What a document is grouped by: its trusted English, without site chrome or reader comments.
+
+Near-duplicate grouping (``ingest.dedup``) compares the names and numbers of two documents, so
+anything that is not the story itself must stay out of it, or it merges unrelated stories:
+
+- English the model itself doubts (``Translated.low_confidence``): a package that does not
+  know a text writes fluent English from the sentences it was trained on, names and all;
+- the learned template of the page's site (``ingest.extract.learn_site_boilerplate``): pages
+  stored before the template was learned still carry it;
+- reader comments (``Extracted.paragraph_kinds``, when the extractor marks them);
+- lines that two pages of one site share (a subscription promo, a ticket box, a byline with a
+  phone number): the store compares two pages of one site without them, see
+  ``ingest.dedup.compared_features``. Each line therefore keeps a key and its own features.
+
+A foreign document whose trusted English is too short to compare is grouped by its original
+text instead, with features namespaced by its language (``de:patientenakte``): it can then only
+join documents in the same language that are grouped the same way, never a translated story.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+
+from ingest import dedup
+from ingest.models import UNDETERMINED, Document, web_site_of
+
+COMMENT = "comment"  # a paragraph kind (``Extracted.paragraph_kinds``) that never feeds grouping
+
+_TOKEN = re.compile(r"[^\W_]+")
+
+
+@dataclass(frozen=True)
+class GroupingLine:
+    """One paragraph (or the title) as grouping sees it."""
+
+    key: str  # digest of the normalised original line: two pages share a line when keys agree
+    chars: int  # length of the original line (how much of the page it is)
+    features: frozenset[str]
+
+
+@dataclass(frozen=True)
+class GroupingText:
+    """The lines of a document that grouping may use, and the site they come from."""
+
+    site: str | None  # pages of one site are compared without the lines they share
+    lines: tuple[GroupingLine, ...]
+
+    @property
+    def features(self) -> set[str]:
+        out: set[str] = set()
+        for line in self.lines:
+            out |= line.features
+        return out
+
+
+def line_key(original: str) -> str:
+    """Key of a line compared across pages (normalised as for site templates)."""
+    from ingest.extract import normalize_line  # trafilatura is loaded only when grouping runs
+
+    return hashlib.blake2b(normalize_line(original).encode("utf-8"), digest_size=8).hexdigest()
+
+
+def grouping_site(url: str, final_url: str | None, canonical_url: str | None) -> str | None:
+    """The web site of a page; for a local file, the site its canonical URL names (a saved
+    page still says where it comes from)."""
+    site = web_site_of(final_url or url)
+    if site is None and canonical_url:
+        site = web_site_of(canonical_url)
+    return site
+
+
+def grouping_text(
+    document: Document, site_template: Collection[str] = (), *, target: str = "en"
+) -> GroupingText:
+    """The trusted lines of ``document``: original English and model translations not marked
+    low-confidence, minus its site's learned template (normalised lines) and reader comments.
+
+    When these carry too few names and numbers to compare (``dedup.MIN_FEATURES``) and the
+    document is not in ``target``, its original lines are used instead, namespaced by language.
+    """
+    from ingest.extract import normalize_line
+
+    kinds = getattr(document, "paragraph_kinds", None) or []  # added by the comments work
+    low = document.low_confidence
+    kept: list[tuple[str, str | None]] = []  # (original, trusted English or None)
+    for i, original in enumerate(document.paragraphs):
+        if kinds and kinds[i] == COMMENT:
+            continue
+        if site_template and normalize_line(original) in site_template:
+            continue
+        english = document.english[i]
+        if english is not None and low and low[i]:
+            english = None
+        kept.append((original, english))
+    title_english = None if document.title_low_confidence else document.title_english
+    title = document.title or title_english
+    site = grouping_site(document.url, document.final_url, document.canonical_url)
+
+    trusted = _lines(
+        ([(title, title_english)] if title and title_english else [])
+        + [(original, english) for original, english in kept if english],
+        dedup.features,
+    )
+    language = document.language
+    if (
+        len(trusted.features) >= dedup.MIN_FEATURES
+        or language in (target, UNDETERMINED)
+        or not language
+    ):
+        return GroupingText(site, trusted.lines)
+
+    def in_language(text: str) -> set[str]:
+        return {f"{language}:{token}" for token in original_features(text)}
+
+    originals = ([title] if document.title else []) + [original for original, _ in kept]
+    return GroupingText(site, _lines([(o, o) for o in originals], in_language).lines)
+
+
+def original_features(text: str) -> set[str]:
+    """Features of a text in its own language: as ``dedup.features`` for cased scripts (names,
+    numbers), and every word of two characters or more in scripts without case (Korean,
+    Chinese, Japanese, Arabic …), where names cannot be told by a capital letter."""
+    out = dedup.features(text)
+    for token in _TOKEN.findall(text):
+        if len(token) >= 2 and token.lower() == token.upper() and not token.isdigit():
+            out.add(token)
+    return out
+
+
+def _lines(pairs: Iterable[tuple[str, str]], features: Callable[[str], set[str]]) -> GroupingText:
+    """Lines from (original, text to take features from); a line repeated on the page once."""
+    merged: dict[str, GroupingLine] = {}
+    for original, text in pairs:
+        key = line_key(original)
+        line = GroupingLine(key, len(original), frozenset(features(text)))
+        if key in merged:
+            previous = merged[key]
+            line = GroupingLine(key, previous.chars + line.chars, previous.features | line.features)
+        merged[key] = line
+    return GroupingText(None, tuple(merged.values()))
