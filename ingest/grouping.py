@@ -30,6 +30,7 @@ from ingest.models import UNDETERMINED, Document, web_site_of
 COMMENT = "comment"  # a paragraph kind (``Extracted.paragraph_kinds``) that never feeds grouping
 
 _TOKEN = re.compile(r"[^\W_]+")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?。！？:;])\s+|\n")
 
 
 @dataclass(frozen=True)
@@ -120,13 +121,18 @@ def grouping_text(
 
 
 def original_features(text: str) -> set[str]:
-    """Features of a text in its own language: as ``dedup.features`` for cased scripts (names,
-    numbers), and every word of two characters or more in scripts without case (Korean,
-    Chinese, Japanese, Arabic …), where names cannot be told by a capital letter."""
-    out = dedup.features(text)
-    for token in _TOKEN.findall(text):
-        if len(token) >= 2 and token.lower() == token.upper() and not token.isdigit():
-            out.add(token)
+    """Features of a text in its own language, without its stop words: capitalised words not
+    opening a sentence (names; in German every noun) and numbers for cased scripts, and every
+    word of two characters or more in scripts without case (Korean, Chinese, Arabic …), where
+    a name cannot be told by its capital letter."""
+    out: set[str] = set()
+    for sentence in _SENTENCE_BREAK.split(text):
+        for position, token in enumerate(_TOKEN.findall(sentence)):
+            caseless = token.lower() == token.upper()
+            if token.isdigit() or (caseless and len(token) >= 2):
+                out.add(token)
+            elif not caseless and position > 0 and token[0].isupper() and len(token) >= 2:
+                out.add(token.lower())
     return out
 
 
