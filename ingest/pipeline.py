@@ -92,7 +92,9 @@ class Pipeline:
         self.engine = engine or TranslationEngine.from_settings(
             settings, memory=self.store.translation_memory()
         )
-        self.translator = DocumentTranslator(self.engine, settings.target_language)
+        self.translator = DocumentTranslator(
+            self.engine, settings.target_language, settings.min_confidence
+        )
         self.force = force
         self.times = StageTimes()
         # provenance of the language decision: the model and the languages it may choose from

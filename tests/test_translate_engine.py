@@ -121,7 +121,11 @@ def test_memory_means_zero_model_calls_on_reprocessing(demo_dir: Path) -> None:
     mixed = engine.translate("ko", ["감사합니다. 이것은 데모 모델입니다.", "Guten Morgen 안녕"])
     assert (mixed.model_sentences, mixed.memory_hits) == (1, 2)
     key = first.package_key
-    assert memory.lookup(key, ["감사합니다."]) == {"감사합니다.": "Thank you."}
+    remembered = memory.lookup(key, ["감사합니다."])["감사합니다."]
+    assert remembered.english == "Thank you."
+    # a remembered sentence keeps the model's confidence: a memory answer scores as the model did
+    assert remembered.confidence is not None and 0 < remembered.confidence <= 1
+    assert again.confidence == first.confidence
 
 
 def test_new_package_version_retranslates(demo_dir: Path, tmp_path: Path) -> None:

@@ -75,6 +75,11 @@ def _grouping_text(conn: Connection, document: Document) -> GroupingText:
     return grouping_text(document, template)
 
 
+def _aligned(values: list[Any], length: int, missing: Any) -> list[Any]:
+    """Per-paragraph values, ``missing`` for each paragraph when they are unknown (empty)."""
+    return list(values) if values else [missing] * length
+
+
 def document_lock(url: str) -> str:
     """The name of the lock writers of this document hold (see ``ingest.store.transactions``)."""
     return f"document:{url}"
@@ -97,6 +102,10 @@ def _document_row(document: Document) -> dict[str, Any]:
         "language": document.language,
         "language_confidence": document.language_confidence,
         "title_language": document.title_language,
+        "title_confidence": document.title_confidence,
+        "title_low_confidence": (
+            document.title_low_confidence if document.title_confidence is not None else None
+        ),
         "status": document.status,
         "reason": None if document.status == "ok" else document.translation_status,
         "failed_stage": None,
@@ -138,10 +147,22 @@ class DocumentWrites(StorePart):
         """Insert or replace the document with this URL, paragraphs included, atomically."""
         row = _document_row(document)
         paragraph_rows = [
-            {"position": i, "language": lang, "original": original, "english": text}
-            for i, (original, lang, text) in enumerate(
+            {
+                "position": i,
+                "language": lang,
+                "original": original,
+                "english": text,
+                "confidence": confidence,
+                "low_confidence": low if confidence is not None else None,
+            }
+            for i, (original, lang, text, confidence, low) in enumerate(
                 zip(
-                    document.paragraphs, document.paragraph_languages, document.english, strict=True
+                    document.paragraphs,
+                    document.paragraph_languages,
+                    document.english,
+                    _aligned(document.paragraph_confidence, len(document.paragraphs), None),
+                    _aligned(document.low_confidence, len(document.paragraphs), False),
+                    strict=True,
                 )
             )
         ]
@@ -238,7 +259,7 @@ class DocumentReads(StorePart):
         """One stored document as a plain dict, with its aligned paragraphs."""
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(documents)
+                select(*self._readable(documents))
                 .where((documents.c.url == url) | (documents.c.canonical_url == url))
                 .order_by((documents.c.url == url).desc(), documents.c.id)
             ).first()
@@ -256,7 +277,7 @@ class DocumentReads(StorePart):
         """
         last: str | None = None
         while True:
-            query = select(documents).order_by(documents.c.url).limit(page_size)
+            query = select(*self._readable(documents)).order_by(documents.c.url).limit(page_size)
             if status is not None:
                 query = query.where(documents.c.status == status)
             if last is not None:
@@ -283,34 +304,35 @@ class DocumentReads(StorePart):
             ).all()
         return {status: int(n) for status, n in rows}
 
-    @staticmethod
-    def _with_paragraphs(conn: Connection, document: dict[str, Any]) -> dict[str, Any]:
-        DocumentReads._attach(conn, [document])
+    def _with_paragraphs(self, conn: Connection, document: dict[str, Any]) -> dict[str, Any]:
+        self._attach(conn, [document])
         return document
 
-    @staticmethod
-    def _attach(conn: Connection, docs: list[dict[str, Any]]) -> None:
+    def _attach(self, conn: Connection, docs: list[dict[str, Any]]) -> None:
         """Add ``paragraphs`` and ``near_duplicate_group`` to each document dict, in bulk."""
         by_id = {d["id"]: d for d in docs}
         for d in docs:
             d["paragraphs"] = []
             d["near_duplicate_group"] = None
         ids = list(by_id)
+        wanted = ("document_id", "language", "original", "english", "confidence", "low_confidence")
+        columns = [c for c in self._readable(paragraphs) if c.name in wanted]
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             rows = conn.execute(
-                select(
-                    paragraphs.c.document_id,
-                    paragraphs.c.language,
-                    paragraphs.c.original,
-                    paragraphs.c.english,
-                )
+                select(*columns)
                 .where(paragraphs.c.document_id.in_(chunk))
                 .order_by(paragraphs.c.document_id, paragraphs.c.position)
             )
             for r in rows:
                 by_id[r.document_id]["paragraphs"].append(
-                    {"language": r.language, "original": r.original, "english": r.english}
+                    {
+                        "language": r.language,
+                        "original": r.original,
+                        "english": r.english,
+                        "confidence": r.confidence,
+                        "low_confidence": r.low_confidence,
+                    }
                 )
             for document_id, group_id in conn.execute(
                 select(near_duplicates.c.document_id, near_duplicates.c.group_id).where(

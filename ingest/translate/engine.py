@@ -13,10 +13,11 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ingest.translate.confidence import Translation, combine, sentence_confidence
 from ingest.translate.memory import TranslationMemory
 from ingest.translate.packages import NoPackageError, PackageInfo, list_installed
 from ingest.translate.splitter import SentenceSplitter
@@ -89,6 +90,9 @@ class TranslationBatch:
     package_key: str
     memory_hits: int  # unique sentences answered by the translation memory
     model_sentences: int  # unique sentences sent to the model
+    # the model's confidence in texts[i] (ingest.translate.confidence); None when no sentence
+    # of it was translated by a model with a known confidence (empty, numbers only, old memory)
+    confidence: list[float | None] = field(default_factory=list)
 
 
 class _Tokenizer:
@@ -281,23 +285,40 @@ class TranslationEngine:
             self.splitter.split(from_code, text) if text and text.strip() else [] for text in texts
         ]
         unique = list(dict.fromkeys(sentence for sentences in split for sentence in sentences))
-        english: dict[str, str] = {s: s for s in unique if not _has_letters(s)}
+        # sentences without letters are copied: nothing for a model to be (un)sure about
+        english: dict[str, Translation] = {
+            s: Translation(s, None) for s in unique if not _has_letters(s)
+        }
         wanted = [s for s in unique if s not in english]
-        hits: dict[str, str] = {}
+        hits: dict[str, Translation] = {}
         if self.memory is not None and wanted:
             hits = self.memory.lookup(package.key, wanted)
             english.update(hits)
         todo = [s for s in wanted if s not in hits]
         if todo:
             english.update(self.translate_sentences(package, todo))
-        out = [" ".join(english[s] for s in sentences if english[s]) for sentences in split]
+        out = [
+            " ".join(english[s].english for s in sentences if english[s].english)
+            for sentences in split
+        ]
+        confidence = [
+            combine((english[s].confidence, len(english[s].english) or 1) for s in sentences)
+            for sentences in split
+        ]
         return TranslationBatch(
-            texts=out, package_key=package.key, memory_hits=len(hits), model_sentences=len(todo)
+            texts=out,
+            package_key=package.key,
+            memory_hits=len(hits),
+            model_sentences=len(todo),
+            confidence=confidence,
         )
 
-    def translate_sentences(self, package: PackageInfo, sentences: Sequence[str]) -> dict[str, str]:
-        """Model translations of unique ``sentences`` (no memory lookup); new pairs are
-        remembered chunk by chunk, so an interrupted run keeps what it already paid for."""
+    def translate_sentences(
+        self, package: PackageInfo, sentences: Sequence[str]
+    ) -> dict[str, Translation]:
+        """Model translations of unique ``sentences`` with their confidence (no memory lookup);
+        new pairs are remembered chunk by chunk, so an interrupted run keeps what it already
+        paid for."""
         try:
             model = _load_model(
                 package,
@@ -317,9 +338,10 @@ class TranslationEngine:
             "max_decoding_length": self.max_decoding_length,
             "length_penalty": 0.2,  # argostranslate's value, so beam search ranks alike
             "replace_unknowns": True,
+            "return_scores": True,  # the confidence of each sentence (ingest.translate.confidence)
         }
         options.update(self.translate_options)
-        result: dict[str, str] = {}
+        result: dict[str, Translation] = {}
         for start in range(0, len(order), CHUNK_SENTENCES):
             chunk = order[start : start + CHUNK_SENTENCES]
             prefix = [list(model.target_prefix) for _ in chunk] if model.target_prefix else None
@@ -332,11 +354,18 @@ class TranslationEngine:
             fresh = {}
             for i, output in zip(chunk, outputs, strict=True):
                 hypothesis = list(output.hypotheses[0])
+                confidence = None
+                if output.scores:
+                    # the end-of-sentence token is scored too, unless decoding was cut short
+                    ended = len(hypothesis) < options["max_decoding_length"]
+                    confidence = sentence_confidence(
+                        output.scores[0], len(hypothesis) + ended, options["length_penalty"]
+                    )
                 if model.target_prefix and hypothesis[: len(model.target_prefix)] == (
                     model.target_prefix
                 ):
                     hypothesis = hypothesis[len(model.target_prefix) :]
-                fresh[sentences[i]] = model.tokenizer.decode(hypothesis)
+                fresh[sentences[i]] = Translation(model.tokenizer.decode(hypothesis), confidence)
             if self.memory is not None:
                 self.memory.remember(package.key, fresh)
             result.update(fresh)
