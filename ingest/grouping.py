@@ -3,8 +3,10 @@
 Near-duplicate grouping (``ingest.dedup``) compares the names and numbers of two documents, so
 anything that is not the story itself must stay out of it, or it merges unrelated stories:
 
-- English the model itself doubts (``Translated.low_confidence``): a package that does not
-  know a text writes fluent English from the sentences it was trained on, names and all;
+- English the model itself doubts (``Translated.low_confidence``), English repeated for
+  different originals, and all the English of a document the model mostly doubts: a package
+  that does not know a text writes fluent English from the sentences it was trained on, names
+  and all (see ``doubted_translations``);
 - the learned template of the page's site (``ingest.extract.learn_site_boilerplate``): pages
   stored before the template was learned still carry it;
 - reader comments (``Extracted.paragraph_kinds``, when the extractor marks them);
@@ -25,7 +27,8 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from ingest import dedup
-from ingest.models import UNDETERMINED, Document, web_site_of
+from ingest.models import UNDETERMINED, Document, language_neutral, web_site_of
+from ingest.translate.confidence import LOW_CONFIDENCE_SHARE
 
 COMMENT = "comment"  # a paragraph kind (``Extracted.paragraph_kinds``) that never feeds grouping
 
@@ -76,8 +79,9 @@ def grouping_site(url: str, final_url: str | None, canonical_url: str | None) ->
 def grouping_text(
     document: Document, site_template: Collection[str] = (), *, target: str = "en"
 ) -> GroupingText:
-    """The trusted lines of ``document``: original English and model translations not marked
-    low-confidence, minus its site's learned template (normalised lines) and reader comments.
+    """The trusted lines of ``document``: original English and model translations not doubted
+    (``doubted_translations``), minus its site's learned template (normalised lines) and reader
+    comments.
 
     When these carry too few names and numbers to compare (``dedup.MIN_FEATURES``) and the
     document is not in ``target``, its original lines are used instead, namespaced by language.
@@ -85,18 +89,21 @@ def grouping_text(
     from ingest.extract import normalize_line
 
     kinds = getattr(document, "paragraph_kinds", None) or []  # added by the comments work
-    low = document.low_confidence
+    doubted = doubted_translations(document, target)
     kept: list[tuple[str, str | None]] = []  # (original, trusted English or None)
     for i, original in enumerate(document.paragraphs):
         if kinds and kinds[i] == COMMENT:
             continue
         if site_template and normalize_line(original) in site_template:
             continue
-        english = document.english[i]
-        if english is not None and low and low[i]:
-            english = None
-        kept.append((original, english))
-    title_english = None if document.title_low_confidence else document.title_english
+        kept.append((original, None if i in doubted else document.english[i]))
+    title_english = document.title_english
+    if document.title_low_confidence or (
+        document.title_language != target
+        and doubted
+        and len(doubted) == len(_model_translated(document, target))
+    ):
+        title_english = None  # the model failed the whole text: its title is no better
     title = document.title or title_english
     site = grouping_site(document.url, document.final_url, document.canonical_url)
 
@@ -118,6 +125,46 @@ def grouping_text(
 
     originals = ([title] if document.title else []) + [original for original, _ in kept]
     return GroupingText(site, _lines([(o, o) for o in originals], in_language).lines)
+
+
+def doubted_translations(document: Document, target: str = "en") -> set[int]:
+    """Positions of the model translations grouping must not trust.
+
+    - marked low-confidence by the translator;
+    - the same English as another paragraph with a different original: a real translation
+      never renders two different paragraphs identically, a package reciting what it was
+      trained on does (its confidence can still pass the threshold);
+    - every model translation of a document whose doubted paragraphs hold more than
+      ``LOW_CONFIDENCE_SHARE`` of its translated text: the package is out of its depth there,
+      and the rest of its English is no safer.
+    """
+    from ingest.extract import normalize_line
+
+    translated = _model_translated(document, target)
+    low = document.low_confidence
+    doubted = {i for i in translated if low and low[i]}
+    originals_of: dict[str, set[str]] = {}
+    for i in translated:
+        english = normalize_line(document.english[i] or "")
+        originals_of.setdefault(english, set()).add(normalize_line(document.paragraphs[i]))
+    for i in translated:
+        if len(originals_of[normalize_line(document.english[i] or "")]) > 1:
+            doubted.add(i)
+    total = sum(len(document.paragraphs[i]) for i in translated)
+    if total and sum(len(document.paragraphs[i]) for i in doubted) / total > LOW_CONFIDENCE_SHARE:
+        return set(translated)
+    return doubted
+
+
+def _model_translated(document: Document, target: str) -> list[int]:
+    """Positions of paragraphs whose English a model wrote (not originally in ``target``)."""
+    return [
+        i
+        for i, (text, language, english) in enumerate(
+            zip(document.paragraphs, document.paragraph_languages, document.english, strict=True)
+        )
+        if english is not None and language != target and not language_neutral(text, language)
+    ]
 
 
 def original_features(text: str) -> set[str]:
