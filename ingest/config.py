@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # ~50 ms per task stays under 10 % of the work (benchmarks/orchestration.py)
     batch_size: int = 128
     extract_max_bytes: int = 50 * 1024 * 1024  # larger pages fail extraction ("page too large")
+    # reader comments are not the source's text: kept (as "comment" paragraphs after the body)
+    # only when asked for
+    include_comments: bool = False
     # Translation engine (see ingest.translate.engine and benchmarks/translation.py).
     translate_beam_size: int = 1  # 1 = greedy, ~3x faster than argos' beam 4
     translate_max_batch_size: int = 64  # sentences per CTranslate2 batch
