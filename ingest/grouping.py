@@ -27,10 +27,8 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from ingest import dedup
-from ingest.models import UNDETERMINED, Document, language_neutral, web_site_of
+from ingest.models import COMMENT, UNDETERMINED, Document, language_neutral, web_site_of
 from ingest.translate.confidence import LOW_CONFIDENCE_SHARE
-
-COMMENT = "comment"  # a paragraph kind (``Extracted.paragraph_kinds``) that never feeds grouping
 
 _TOKEN = re.compile(r"[^\W_]+")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?。！？:;])\s+|\n")
@@ -88,11 +86,10 @@ def grouping_text(
     """
     from ingest.extract import normalize_line
 
-    kinds = getattr(document, "paragraph_kinds", None) or []  # added by the comments work
     doubted = doubted_translations(document, target)
     kept: list[tuple[str, str | None]] = []  # (original, trusted English or None)
     for i, original in enumerate(document.paragraphs):
-        if kinds and kinds[i] == COMMENT:
+        if document.kind_of(i) == COMMENT:
             continue
         if site_template and normalize_line(original) in site_template:
             continue

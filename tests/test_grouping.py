@@ -18,7 +18,7 @@ from conftest import DATA, SAMPLES
 
 from ingest import dedup
 from ingest.config import load_settings
-from ingest.grouping import grouping_text, original_features
+from ingest.grouping import doubted_translations, grouping_text, original_features
 from ingest.models import Document, RawPage
 from ingest.pipeline import Pipeline
 from ingest.store import Store
@@ -189,25 +189,63 @@ def document(paragraphs: list[str], english: list[str | None], **fields: object)
     return Document(**values)  # type: ignore[arg-type]
 
 
-def test_grouping_text_keeps_only_trusted_english_outside_the_template():
+def seed_lines() -> tuple[list[str], list[str]]:
+    """The English seed page and the English of the Korean one: one story, real text."""
     english, korean_english = (
-        p.read_text(encoding="utf-8") for p in sorted(DATA.glob("seeds/*.txt"))
+        [line for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+        for p in sorted(DATA.glob("seeds/*.txt"))
     )
-    good = [line for line in english.splitlines() if line.strip()][:12]
-    bad = [line for line in korean_english.splitlines() if line.strip()][:12]
-    originals = sentences("de", 0, 24)
+    return english, korean_english
+
+
+def test_grouping_text_keeps_only_trusted_body_english_outside_the_template():
+    from ingest.extract import normalize_line
+
+    english, korean_english = seed_lines()
+    good, bad = english[:16], korean_english[:4]
+    originals = sentences("de", 0, 20)
     doc = document(
         originals,
         good + bad,
-        low_confidence=[False] * 12 + [True] * 12,
-        paragraph_confidence=[0.9] * 12 + [0.1] * 12,
+        low_confidence=[False] * 16 + [True] * 4,
+        paragraph_confidence=[0.99] * 16 + [0.5] * 4,
     )
-    text = grouping_text(doc)
-    assert text.features == dedup.features("\n".join(good))
-    from ingest.extract import normalize_line
+    assert grouping_text(doc).features == dedup.features("\n".join(good))
+    without_second = grouping_text(doc, frozenset({normalize_line(originals[1])}))
+    assert without_second.features == dedup.features("\n".join([good[0], *good[2:]]))
+    comments = doc.model_copy(update={"paragraph_kinds": ["body"] * 14 + ["comment"] * 6})
+    assert grouping_text(comments).features == dedup.features("\n".join(good[:14]))
 
-    without_first = grouping_text(doc, frozenset({normalize_line(originals[1])}))
-    assert without_first.features == dedup.features("\n".join([good[0], *good[2:]]))
+
+def test_english_repeated_for_different_originals_is_doubted():
+    """A package reciting its training sentences renders different paragraphs identically,
+    sometimes with a confidence above the threshold."""
+    english, _ = seed_lines()
+    originals = sentences("ko", 0, 6)
+    recited = english[5]
+    doc = document(
+        originals,
+        [*english[:4], recited, recited],
+        language="ko",
+        paragraph_languages=["ko"] * 6,
+        low_confidence=[False] * 6,
+        paragraph_confidence=[0.99] * 6,
+    )
+    assert doubted_translations(doc) == {4, 5}
+    same_original = doc.model_copy(update={"paragraphs": [*originals[:5], originals[4]]})
+    assert doubted_translations(same_original) == set()  # one sentence twice: both fine
+
+
+def test_a_document_the_model_mostly_doubts_is_not_trusted_at_all():
+    english, _ = seed_lines()
+    originals = sentences("de", 0, 10)
+    low = [True] * 6 + [False] * 4
+    doc = document(originals, english[:10], low_confidence=low, paragraph_confidence=[0.9] * 10)
+    share = sum(len(o) for o, flag in zip(originals, low, strict=True) if flag)
+    assert share / sum(map(len, originals)) > 0.5
+    assert doubted_translations(doc) == set(range(10))
+    features = grouping_text(doc).features
+    assert features and all(f.startswith("de:") for f in features)
 
 
 def test_untrusted_foreign_text_is_grouped_by_its_original_in_its_language():
@@ -235,15 +273,13 @@ def test_original_features_skip_sentence_openers_and_keep_caseless_words():
 
 def test_the_seed_pages_still_group_as_one_story(store_url):
     """Documents stored without confidence (empty lists: unknown) are grouped as before."""
-    english, korean_english = (
-        p.read_text(encoding="utf-8") for p in sorted(DATA.glob("seeds/*.txt"))
-    )
     store = Store(store_url)
-    for url, text in (("https://en.example/a", english), ("https://ko.example/b", korean_english)):
-        lines = [line for line in text.splitlines() if line.strip()]
+    for url, lines in zip(
+        ("https://en.example/a", "https://ko.example/b"), seed_lines(), strict=True
+    ):
         store.save_document(
             document(
-                [f"문단 {i}" for i in range(len(lines))],
+                sentences("ko", 0, len(lines)),
                 lines,
                 url=url,
                 language="ko",
