@@ -121,7 +121,8 @@ class Translated(Detected):
     english: list[str | None]
     title_english: str | None = None
     translator: str | None = None  # package id and version(s) used, e.g. "translate-ko_en@1.1"
-    translation_status: str  # "english", "translated", "partial: …", "untranslated: …"
+    # "english", "translated", "partial: …", "untranslated: …", "low-confidence: …"
+    translation_status: str
     # "lang:package-key" (or "lang:none") for every non-English language met; a rerun is a no-op
     # only while the installed packages still give the same fingerprint
     translation_fingerprint: str = ""

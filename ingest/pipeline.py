@@ -39,7 +39,7 @@ class Outcome:
 
     url: str
     source: str
-    status: str  # "ok", "partial", "untranslated", "failed", "unchanged"
+    status: str  # "ok", "partial", "untranslated", "low-confidence", "failed", "unchanged"
     language: str | None = None
     title: str | None = None
     paragraphs: int = 0

@@ -235,3 +235,60 @@ def test_an_older_store_reads_without_being_written(tmp_path: Path) -> None:
     [old] = list(store.iter_documents())
     assert old["paragraphs"][0]["english"] == "An old paragraph."
     assert old["paragraphs"][0]["confidence"] is None and old["title_confidence"] is None
+
+
+def test_a_run_reports_exports_and_shows_low_confidence(
+    demo_home: Path, demo_packages: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's case: Korean the demo package never saw comes out as sample-like English;
+    the run summary, ``export --status low-confidence`` and ``show`` say how little to trust it,
+    while the sample page it was trained on stays ``ok``."""
+    import io
+    import json
+
+    from typer.testing import CliRunner
+
+    from ingest.cli.main import app, load_commands
+    from ingest.config import load_settings
+    from ingest.models import RawPage
+    from ingest.pipeline import Pipeline
+    from ingest.report import summary_markdown
+    from ingest.store import export_jsonl, export_parquet
+
+    body = "".join(f"<p>{p}</p>" for p in unseen_korean(demo_packages, 4))
+    unseen = RawPage(
+        url="https://entermedia.example/news/1",
+        source="t",
+        body=f"<html><head><title>연예</title></head><body><article>{body}</article></body></html>"
+        "".encode(),
+    )
+    sample = ROOT / "samples" / "korean-article.html"
+    known = RawPage(url=sample.as_uri(), source=str(sample), body=sample.read_bytes())
+    pipeline = Pipeline(load_settings())
+    outcomes = {o.url: o for o in pipeline.process([unseen, known])}
+    assert outcomes[known.url].status == "ok"
+    low = outcomes[unseen.url]
+    assert low.status == "low-confidence" and "confidence below 0.98" in (low.reason or "")
+    summary = summary_markdown([o.as_dict() for o in outcomes.values()])
+    assert "| low-confidence | 1 |" in summary and "**low-confidence**" in summary
+
+    out = io.StringIO()
+    assert export_jsonl(pipeline.store, out, status="low-confidence") == 1
+    exported = json.loads(out.getvalue())
+    assert exported["url"] == unseen.url and exported["text_english"]  # nothing dropped
+    assert all(p["low_confidence"] for p in exported["paragraphs"])
+    assert all(0 < p["confidence"] < DEFAULT_MIN_CONFIDENCE for p in exported["paragraphs"])
+    parquet = demo_home / "low.parquet"
+    assert export_parquet(pipeline.store, parquet, status="low-confidence") == 1
+    [row] = __import__("pyarrow.parquet").parquet.read_table(parquet).to_pylist()
+    assert [p["confidence"] for p in row["paragraphs"]] == pytest.approx(
+        [p["confidence"] for p in exported["paragraphs"]]
+    )
+    assert row["status"] == "low-confidence" and row["title_confidence"] is not None
+
+    monkeypatch.setenv("COLUMNS", "300")
+    load_commands()
+    shown = CliRunner().invoke(app, ["show", unseen.url])
+    assert shown.exit_code == 0, shown.output
+    assert "conf." in shown.output and shown.output.count(" low") >= 4
+    assert "low-confidence" in shown.output

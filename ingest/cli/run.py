@@ -5,11 +5,14 @@ from __future__ import annotations
 import errno
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ingest.cli.app import app
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 StoreOption = Annotated[
     str | None,
@@ -171,7 +174,13 @@ def print_summary(
     table.add_column("paras", justify="right")
     table.add_column("translated")
     table.add_column("status", overflow="fold", max_width=60)
-    styles = {"ok": "green", "unchanged": "cyan", "partial": "yellow", "untranslated": "yellow"}
+    styles = {
+        "ok": "green",
+        "unchanged": "cyan",
+        "partial": "yellow",
+        "untranslated": "yellow",
+        "low-confidence": "magenta",
+    }
     for row in rows:
         translated = _translated_cell(row)
         status = row["status"] if not row["reason"] else f"{row['status']}: {reason_text(row)}"
@@ -214,7 +223,11 @@ def export(
         str, typer.Option("--format", "-f", help="jsonl or parquet (parquet needs --output).")
     ] = "jsonl",
     status: Annotated[
-        str | None, typer.Option(help="Only documents with this status (ok, failed, …).")
+        str | None,
+        typer.Option(
+            help="Only documents with this status: ok, partial, untranslated, "
+            "low-confidence or failed."
+        ),
     ] = None,
     store: StoreOption = None,
     home: HomeOption = None,
@@ -242,6 +255,16 @@ def export(
         with output.open("w", encoding="utf-8") as handle:
             count = export_jsonl(db, handle, status=status)
     typer.echo(f"exported {count} document(s)", err=True)
+
+
+def _confidence_text(confidence: float | None, low: bool | None) -> Text:
+    """A translation confidence for display: two decimals, "low" in red below the threshold
+    it was translated with, "–" when no model translated it (or it is unknown)."""
+    from rich.text import Text
+
+    if confidence is None:
+        return Text("–", style="dim")
+    return Text(f"{confidence:.2f} low" if low else f"{confidence:.2f}", "red" if low else "")
 
 
 @app.command()
@@ -272,6 +295,14 @@ def show(
     console.print(literal(document["title_english"] or document["title"] or "(no title)", "bold"))
     if document["title_english"] and document["title_english"] != document["title"]:
         console.print(Text.assemble("original title: ", literal(document["title"])))
+    if document.get("title_confidence") is not None:
+        console.print(
+            Text.assemble(
+                ("title confidence:", "dim"),
+                " ",
+                _confidence_text(document["title_confidence"], document["title_low_confidence"]),
+            )
+        )
     for label, key in [
         ("url", "url"),
         ("canonical", "canonical_url"),
@@ -293,6 +324,8 @@ def show(
     # fold, never ellipsize: wide (CJK) characters must wrap without losing any
     table.add_column("original", ratio=1, overflow="fold")
     table.add_column("English", ratio=1, overflow="fold")
+    # the model's confidence in each translation (low ones in red); "–": no model translation
+    table.add_column("conf.", justify="right")
     for i, paragraph in enumerate(document["paragraphs"]):
         english = paragraph["english"]
         table.add_row(
@@ -300,6 +333,7 @@ def show(
             literal(paragraph["language"]),
             literal(paragraph["original"]),
             literal(english) if english is not None else literal("(not translated)", "yellow"),
+            _confidence_text(paragraph.get("confidence"), paragraph.get("low_confidence")),
         )
     console.print(table)
     duplicates = db.near_duplicates_of(document["url"], limit=20)

@@ -21,6 +21,8 @@ def document_to_export(document: dict[str, Any]) -> dict[str, Any]:
         "canonical_url": document["canonical_url"],
         "title": document["title"],
         "title_english": document["title_english"],
+        "title_confidence": document.get("title_confidence"),
+        "title_low_confidence": document.get("title_low_confidence"),
         "author": document["author"],
         "published": document["published"],
         "sitename": document["sitename"],
@@ -64,7 +66,13 @@ def parquet_schema() -> Any:
     import pyarrow as pa
 
     paragraph = pa.struct(
-        [("language", pa.string()), ("original", pa.string()), ("english", pa.string())]
+        [
+            ("language", pa.string()),
+            ("original", pa.string()),
+            ("english", pa.string()),
+            ("confidence", pa.float64()),
+            ("low_confidence", pa.bool_()),
+        ]
     )
     provenance = pa.struct(
         [
@@ -89,6 +97,8 @@ def parquet_schema() -> Any:
     fields: list[tuple[str, Any]] = [(name, pa.string()) for name in strings]
     fields += [
         ("language_confidence", pa.float64()),
+        ("title_confidence", pa.float64()),
+        ("title_low_confidence", pa.bool_()),
         ("status", pa.string()),
         ("reason", pa.string()),
         ("translation_status", pa.string()),

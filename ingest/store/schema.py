@@ -59,7 +59,8 @@ documents = Table(
     # was below the threshold in force then; NULL: not translated by a model, or stored before
     Column("title_confidence", Float),
     Column("title_low_confidence", Boolean),
-    # "ok" | "partial" | "untranslated" | "failed"; the reason says why when not "ok"
+    # "ok" | "partial" | "untranslated" | "low-confidence" | "failed"; the reason says why
+    # when not "ok"
     Column("status", String(16), nullable=False),
     Column("reason", Text),
     Column("failed_stage", String(16)),
