@@ -31,6 +31,7 @@ from ingest.models import COMMENT, UNDETERMINED, Document, language_neutral, web
 from ingest.translate.confidence import LOW_CONFIDENCE_SHARE
 
 _TOKEN = re.compile(r"[^\W_]+")
+_DIGITS = re.compile(r"\d+")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?。！？:;])\s+|\n")
 
 
@@ -59,10 +60,10 @@ class GroupingText:
 
 
 def line_key(original: str) -> str:
-    """Key of a line compared across pages (normalised as for site templates)."""
-    from ingest.extract import normalize_line  # trafilatura is loaded only when grouping runs
-
-    return hashlib.blake2b(normalize_line(original).encode("utf-8"), digest_size=8).hexdigest()
+    """Key of a line compared across pages: the same words, whatever the case, spacing and
+    numbers ("12 issues for £11.99" on one page, "12 issues for £12.99" on the next)."""
+    text = _DIGITS.sub("0", " ".join(original.lower().split()))
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
 
 
 def grouping_site(url: str, final_url: str | None, canonical_url: str | None) -> str | None:

@@ -69,19 +69,23 @@ def group_near_duplicates(conn: Connection, document_id: int, text: GroupingText
             .join(documents, documents.c.id == near_duplicates.c.document_id)
             .where(near_duplicates.c.document_id.in_(ids))
         ).all()
+        # Similar on all their lines first: leaving out the lines two pages of one site share
+        # only removes common features, so it can turn a similar pair apart, never the reverse.
+        similar = [row for row in rows if dedup.similar(features, set(row.features.split()))]
         same_site = [
             row.document_id
-            for row in rows
+            for row in similar
             if text.site and grouping_site(row.url, row.final_url, row.canonical_url) == text.site
         ]
         lines = _lines_of(conn, same_site)
-        for row in rows:
+        for row in similar:
             mine, other = features, set(row.features.split())
             if lines.get(row.document_id):
                 mine, other = dedup.compared_features(text.lines, lines[row.document_id])
-            if dedup.similar(mine, other):
-                groups.add(int(row.group_id))
-                best = max(best, dedup.jaccard(mine, other))
+                if not dedup.similar(mine, other):
+                    continue
+            groups.add(int(row.group_id))
+            best = max(best, dedup.jaccard(mine, other))
     group_id = min(groups | {document_id})
     if groups - {group_id}:
         conn.execute(
