@@ -64,10 +64,13 @@ REVIEWS = {
 }
 
 
-def page(url: str, title: str, paragraphs: list[str], *, lang: str = "en") -> RawPage:
+def page(
+    url: str, title: str, paragraphs: list[str], *, lang: str = "en", canonical: str = ""
+) -> RawPage:
     body = "\n".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+    link = f'<link rel="canonical" href="{canonical}">' if canonical else ""
     markup = (
-        f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
+        f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">{link}'
         f"<title>{html.escape(title)}</title></head><body><article>"
         f"<h1>{html.escape(title)}</h1>{body}</article></body></html>"
     )
@@ -287,3 +290,23 @@ def test_the_seed_pages_still_group_as_one_story(store_url):
             )
         )
     assert store.near_duplicate_groups() == [["https://en.example/a", "https://ko.example/b"]]
+
+
+def test_saved_pages_of_one_site_are_compared_without_their_shared_lines(home, tmp_path):
+    """Local files (no site of their own) belong to the site their canonical URL names, as
+    the scrapinghub pages of issue 15 do."""
+    pages = []
+    for key in REVIEWS:
+        title, text = REVIEWS[key]
+        canonical = f"https://www.wheelhouse.example/{key}/"
+        raw = page("x", title, text + CHROME, canonical=canonical)
+        path = tmp_path / f"{key}.html"
+        path.write_bytes(raw.body)
+        pages.append(RawPage(url=path.as_uri(), source=str(path), body=raw.body))
+    pipeline = Pipeline(load_settings())
+    outcomes = pipeline.process(pages)
+    store = pipeline.store
+    assert {o.status for o in outcomes} == {"ok"}
+    assert store.near_duplicate_groups() == []
+    stored = [store.get_document(p.url) for p in pages]
+    assert all(d is not None and d["site"] is None for d in stored)  # no template learning
