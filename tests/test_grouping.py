@@ -310,3 +310,31 @@ def test_saved_pages_of_one_site_are_compared_without_their_shared_lines(home, t
     assert store.near_duplicate_groups() == []
     stored = [store.get_document(p.url) for p in pages]
     assert all(d is not None and d["site"] is None for d in stored)  # no template learning
+
+
+def test_the_learned_template_of_its_site_never_feeds_a_stored_document(store_url):
+    """A page extracted before its site's template was learned still carries the template:
+    the store groups it without those lines."""
+    from sqlalchemy import select
+
+    from ingest.extract import normalize_line
+    from ingest.store import near_duplicates
+
+    store = Store(store_url)
+    store.add_site_boilerplate("wheelhouse.example", [normalize_line(line) for line in CHROME])
+    title, text = REVIEWS["touring-bike"]
+    paragraphs = [title, *text, *CHROME]
+    store.save_document(
+        document(
+            paragraphs,
+            list(paragraphs),
+            url="https://wheelhouse.example/touring-bike",
+            language="en",
+            paragraph_languages=["en"] * len(paragraphs),
+            translation_status="english",
+        )
+    )
+    with store.engine.connect() as conn:
+        stored = set(conn.execute(select(near_duplicates.c.features)).scalar_one().split())
+    assert stored == dedup.features("\n".join([title, *text]))
+    assert "wheelhouse" in dedup.features("\n".join(CHROME))
