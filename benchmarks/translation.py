@@ -202,6 +202,7 @@ def compare_with_ctranslate2(paragraphs, package, splitter, settings, length) ->
     import sentencepiece
 
     from ingest.translate import TranslationEngine, available_cores
+    from ingest.translate.engine import sentences_per_batch
 
     force = {"min_decoding_length": length}
     beam = settings.translate_beam_size
@@ -228,7 +229,7 @@ def compare_with_ctranslate2(paragraphs, package, splitter, settings, length) ->
         order = sorted(range(len(tokens)), key=lambda i: len(tokens[i]))
         raw.translate_batch(
             [tokens[i] for i in order],
-            max_batch_size=settings.translate_max_batch_size,
+            max_batch_size=sentences_per_batch(settings.translate_max_batch_size, beam),
             beam_size=beam,
             max_decoding_length=length,
             length_penalty=0.2,
@@ -241,7 +242,8 @@ def compare_with_ctranslate2(paragraphs, package, splitter, settings, length) ->
         times["engine"] += time.perf_counter() - began
         assert len(result.texts) == len(part) and result.model_sentences <= len(sentences)
     print(
-        f"production settings (beam {beam}, batches of {settings.translate_max_batch_size}, "
+        f"production settings (beam {beam}, batches of {settings.translate_max_batch_size} "
+        "hypotheses, "
         f"{threads} threads), {len(paragraphs)} paragraphs in {ROUNDS} alternating slices:"
     )
     return {

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     extract_max_bytes: int = 50 * 1024 * 1024  # larger pages fail extraction ("page too large")
     # Translation engine (see ingest.translate.engine and benchmarks/translation.py).
     translate_beam_size: int = 1  # 1 = greedy, ~3x faster than argos' beam 4
-    translate_max_batch_size: int = 64  # sentences per CTranslate2 batch
+    translate_max_batch_size: int = 64  # hypotheses (sentences x beam) per batch
     translate_threads: int | None = None  # CPU threads per model; default: all usable cores
     translate_max_decoding_length: int = 256  # output tokens per sentence, at most
 
