@@ -58,7 +58,7 @@ class Benchmark:
 # docstring says what its defaults (the full run) measure.
 BENCHMARKS = (
     Benchmark("translation", "benchmarks/translation.py", ("--quick",)),
-    Benchmark("orchestration", "benchmarks/orchestration.py", ("--documents", "400")),
+    Benchmark("orchestration", "benchmarks/orchestration.py"),
     Benchmark("fetch", "benchmarks/fetch.py", ("--pages", "1000")),
     Benchmark("reprocess", "benchmarks/reprocess.py", ("--docs", "2000")),
     Benchmark("extraction", "benchmarks/extraction.py"),
@@ -78,6 +78,7 @@ class Run:
     seconds: float
     status: str  # "ok", "exit N", "missing"
     results: list[Result] = field(default_factory=list)
+    load: str = ""  # 1-minute load average when it started: other processes share the cores
 
 
 def git_commit() -> str:
@@ -126,6 +127,13 @@ def machine() -> dict[str, str]:
     }
 
 
+def load_average() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "?"
+
+
 def now_utc() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -137,6 +145,7 @@ def run_benchmark(benchmark: Benchmark, full: bool) -> Run:
     date, commit = now_utc(), git_commit()
     if not (ROOT / benchmark.script).is_file():
         return Run(benchmark.name, shown, date, commit, 0.0, "missing")
+    load = load_average()
     LOGS.mkdir(exist_ok=True)
     print(f"== {benchmark.name}: {shown}", flush=True)
     started = time.perf_counter()
@@ -168,14 +177,14 @@ def run_benchmark(benchmark: Benchmark, full: bool) -> Run:
         results, status = [], f"bad RESULT line: {error}"
     if not results and status == "ok":
         status = "ok, no RESULT lines"
-    return Run(benchmark.name, shown, date, commit, seconds, status, results)
+    return Run(benchmark.name, shown, date, commit, seconds, status, results, load)
 
 
 # --- RESULTS.md ----------------------------------------------------------------------------
 
 HEADER = "# Benchmark results"
 FIGURES = "| figure | value | unit | target | pass | note |"
-RUNS = "| benchmark | command | date | commit | seconds | status |"
+RUNS = "| benchmark | command | date | commit | load | seconds | status |"
 
 
 def cell(text: str) -> str:
@@ -211,11 +220,20 @@ def render(runs: list[Run], info: dict[str, str], mode: str) -> str:
                 f"| {result.name} | {format_value(result.value)} | {cell(result.unit)} | "
                 f"{cell(result.target)} | {verdict} | {cell(result.note)} |"
             )
-    lines += ["", "## Runs", "", RUNS, "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Runs",
+        "",
+        "`load`: the 1-minute load average when the benchmark started (above the core count,",
+        "other processes took turns on the cores: ratios hold better than absolute speeds).",
+        "",
+        RUNS,
+        "|---|---|---|---|---|---|---|",
+    ]
     for run in runs:
         lines.append(
             f"| {run.benchmark} | `{cell(run.command)}` | {run.date} | {run.commit} | "
-            f"{run.seconds:.0f} | {cell(run.status)} |"
+            f"{run.load} | {run.seconds:.0f} | {cell(run.status)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -239,8 +257,8 @@ def table_rows(text: str, header: str) -> list[list[str]]:
 def read_results(text: str) -> list[Run]:
     """The runs and figures of a RESULTS.md (what `render` wrote)."""
     runs: dict[str, Run] = {}
-    for name, command, date, commit, seconds, status in table_rows(text, RUNS):
-        runs[name] = Run(name, command.strip("`"), date, commit, float(seconds), status)
+    for name, command, date, commit, load, seconds, status in table_rows(text, RUNS):
+        runs[name] = Run(name, command.strip("`"), date, commit, float(seconds), status, [], load)
     for name, value, unit, target, _verdict, note in table_rows(text, FIGURES):
         result = make_result(name, float(value), unit=unit, target=target, note=note)
         benchmark = name.split(".", 1)[0]
