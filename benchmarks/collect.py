@@ -1,6 +1,6 @@
 """Run the benchmarks, collect their RESULT lines, write benchmarks/RESULTS.md, update README.
 
-    python benchmarks/collect.py [--full] [--only translation,fetch] [--no-readme]
+    python benchmarks/collect.py [--full] [--only translation,fetch] [--no-readme|--readme-only]
 
 `make bench` runs this (quick mode: the whole set in about 15–20 minutes on 2 cores);
 `make bench-full` passes `--full` (the benchmarks' own defaults: larger inputs, an hour or
@@ -275,8 +275,9 @@ def figures(runs: list[Run]) -> dict[str, Result]:
 
 
 def display(value: float) -> str:
-    """How README shows a figure: 3 significant digits, thousands separated (46.0, 2.81, 3,300)."""
-    if abs(value) >= 1000:
+    """How README shows a figure: whole numbers as they are, else 3 significant digits, with
+    thousands separated (0, 46.0, 2.81, 3,300)."""
+    if value == int(value) or abs(value) >= 1000:
         return f"{value:,.0f}"
     if abs(value) >= 100:
         return f"{value:.0f}"
@@ -304,13 +305,31 @@ def readme_quotes(text: str) -> dict[str, str]:
     return {match["name"]: match["value"] for match in MARKER.finditer(text)}
 
 
+def write_readme(known: dict[str, Result]) -> bool:
+    """Rewrite README's quoted figures; False (and say which) if it quotes an unknown one."""
+    if not README.is_file():
+        return True
+    text, missing = update_readme(README.read_text(encoding="utf-8"), known)
+    README.write_text(text, encoding="utf-8")
+    for name in missing:
+        print(f"README quotes {name}, which no benchmark reported")
+    return not missing
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", action="store_true", help="the benchmarks' full defaults")
     parser.add_argument("--only", default="", help="comma-separated benchmark names")
     parser.add_argument("--no-readme", action="store_true", help="leave README.md alone")
+    parser.add_argument(
+        "--readme-only", action="store_true", help="run nothing: rewrite README from RESULTS.md"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS_FILE)
     args = parser.parse_args(argv)
+    if args.readme_only:
+        if not args.output.is_file():
+            parser.error(f"{args.output} does not exist: run the benchmarks first")
+        return 0 if write_readme(figures(read_results(args.output.read_text()))) else 1
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = set(names) - {b.name for b in BENCHMARKS}
     if unknown:
@@ -330,11 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = [r for run in ordered for r in run.results if r.passed is False]
     for result in failed:
         print(f"target missed: {result.name}={format_value(result.value)} (target {result.target})")
-    if not args.no_readme and README.is_file():
-        text, missing = update_readme(README.read_text(encoding="utf-8"), figures(ordered))
-        README.write_text(text, encoding="utf-8")
-        for name in missing:
-            print(f"README quotes {name}, which no benchmark reported")
+    if not args.no_readme:
+        write_readme(figures(ordered))
     broken = [run for run in ordered if run.status not in ("ok", "missing", "ok, no RESULT lines")]
     return 1 if failed or broken else 0
 
