@@ -358,13 +358,13 @@ def resident_memory(paragraphs, n, sentences_wanted, length) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--quick", action="store_true", help="make bench: 60 paragraphs, no RSS run (~3 min)"
+        "--quick", action="store_true", help="make bench: 60 paragraphs, no RSS run (~4 min)"
     )
     parser.add_argument("--paragraphs", type=int, default=260)
     parser.add_argument(
         "--argos-paragraphs", type=int, default=0, help="paragraphs for mode 1; 0 = all"
     )
-    parser.add_argument("--argos-rounds", type=int, default=3, help="alternating slices, mode 1")
+    parser.add_argument("--argos-rounds", type=int, default=6, help="alternating slices, mode 1")
     parser.add_argument("--memory-documents", type=int, default=150, help="mode 3 archive size")
     parser.add_argument("--length", type=int, default=32, help="output tokens per sentence")
     parser.add_argument("--rss-sentences", type=int, default=20000)
