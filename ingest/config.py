@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     include_comments: bool = False
     # Translation engine (see ingest.translate.engine and benchmarks/translation.py).
     translate_beam_size: int = 1  # 1 = greedy, ~3x faster than argos' beam 4
-    translate_max_batch_size: int = 64  # sentences per CTranslate2 batch
+    translate_max_batch_size: int = 64  # hypotheses (sentences x beam) per batch
     translate_threads: int | None = None  # CPU threads per model; default: all usable cores
     translate_max_decoding_length: int = 256  # output tokens per sentence, at most
     # Paragraphs whose translation confidence (exp of the model's mean token log-probability,
