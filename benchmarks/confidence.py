@@ -1,11 +1,12 @@
-"""Calibration of translation confidence on the demo packages, and its default threshold.
+"""Calibration of translation confidence on the demo packages, and their threshold.
 
 The demo packages (tests/fixtures/argos) know exactly the sentences of samples/gold; the
 Korean and German sentences of tests/data/langid are text they never saw. A useful
 confidence puts every known sentence above every unseen one. Prints, per language, the
 distribution of sentence confidences (min / median / max) of both sets, the ROC AUC
 (probability that a known sentence scores above an unseen one) and the threshold halfway
-with the best balanced accuracy, and how the default threshold fares.
+with the best balanced accuracy, and how the threshold the demo packages declare in their
+metadata (``min_confidence``, written by tests/fixtures/argos/build_demo_packages.py) fares.
 
     .venv/bin/python benchmarks/confidence.py [--limit N]
 """
@@ -77,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         packages = install_demo(Path(folder))
+        from ingest.translate import list_installed
+
+        declared = {p.min_confidence for p in list_installed([packages])}
         all_known: list[float] = []
         all_unseen: list[float] = []
         for language in LANGUAGES:
@@ -99,13 +103,13 @@ def main(argv: list[str] | None = None) -> int:
         f"best threshold {threshold:.3f}: known marked low {known_low:.1%}, "
         f"unseen passing {unseen_high:.1%}"
     )
-    from ingest.translate.confidence import DEFAULT_MIN_CONFIDENCE as default
-
-    known_low = sum(c < default for c in all_known) / len(all_known)
-    unseen_high = sum(c >= default for c in all_unseen) / len(all_unseen)
-    print(
-        f"default {default:g}: known marked low {known_low:.1%}, unseen passing {unseen_high:.1%}"
-    )
+    for default in sorted(t for t in declared if t is not None):
+        known_low = sum(c < default for c in all_known) / len(all_known)
+        unseen_high = sum(c >= default for c in all_unseen) / len(all_unseen)
+        print(
+            f"threshold the demo packages declare (metadata.json min_confidence) {default:g}: "
+            f"known marked low {known_low:.1%}, unseen passing {unseen_high:.1%}"
+        )
     return 0
 
 

@@ -12,8 +12,6 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ingest.translate.confidence import DEFAULT_MIN_CONFIDENCE
-
 # The 16 languages of the language-identification benchmark plus a few common news languages.
 DEFAULT_LANGUAGES = [
     "en", "ko", "zh", "ja", "de", "fr", "es", "pt", "it", "ru",
@@ -46,14 +44,15 @@ class Settings(BaseSettings):
     include_comments: bool = False
     # Translation engine (see ingest.translate.engine and benchmarks/translation.py).
     translate_beam_size: int = 1  # 1 = greedy, ~3x faster than argos' beam 4
-    translate_max_batch_size: int = 64  # sentences per CTranslate2 batch
+    translate_max_batch_size: int = 64  # hypotheses (sentences x beam) per batch
     translate_threads: int | None = None  # CPU threads per model; default: all usable cores
     translate_max_decoding_length: int = 256  # output tokens per sentence, at most
     # Paragraphs whose translation confidence (exp of the model's mean token log-probability,
     # 0..1) is below this are marked low-confidence; a document whose foreign text is mostly
-    # low-confidence gets the status "low-confidence". Default measured in
-    # ingest.translate.confidence (see README, "Translation confidence").
-    min_confidence: float = Field(default=DEFAULT_MIN_CONFIDENCE, ge=0.0, le=1.0)
+    # low-confidence gets the status "low-confidence". None (default): each package's own
+    # measured threshold, else ingest.translate.confidence.DEFAULT_MIN_CONFIDENCE (README,
+    # "Translation confidence").
+    min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
 
     # Fetching (ingest.fetch). Politeness is per host (host:port); retries cover network errors,
     # 408, 429 and 5xx; a Retry-After longer than fetch_max_retry_after gives up instead of waiting.

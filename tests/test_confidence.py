@@ -4,6 +4,8 @@ the store (including stores created before confidences existed)."""
 from __future__ import annotations
 
 import importlib.util
+import json
+import shutil
 import statistics
 from pathlib import Path
 
@@ -14,9 +16,15 @@ from sqlalchemy import create_engine, inspect, text
 from ingest.models import Detected
 from ingest.store import Store
 from ingest.store.memory import sentence_hash
-from ingest.translate import TranslationEngine, install_package_file
-from ingest.translate.confidence import DEFAULT_MIN_CONFIDENCE, combine, sentence_confidence
+from ingest.translate import TranslationEngine, install_package_file, list_installed
+from ingest.translate.confidence import (
+    DEFAULT_MIN_CONFIDENCE,
+    combine,
+    sentence_confidence,
+    threshold_for,
+)
 from ingest.translate.documents import DocumentTranslator
+from ingest.translate.packages import PackageError, read_package
 
 pytest_plugins = ["store_backends"]  # the store_url fixture: SQLite and PostgreSQL
 
@@ -43,6 +51,34 @@ def demo_packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def demo_threshold(folder: Path) -> float:
+    """The threshold the demo packages declare (metadata.json ``min_confidence``)."""
+    [threshold] = {p.min_confidence for p in list_installed([folder])}
+    assert threshold is not None
+    return threshold
+
+
+def test_the_threshold_in_force_for_a_package(demo_packages: Path, tmp_path: Path) -> None:
+    """The setting beats the package's measured threshold, which beats the fallback."""
+    assert demo_threshold(demo_packages) == 0.98  # measured: benchmarks/confidence.py
+    assert threshold_for(0.98, None) == 0.98
+    assert threshold_for(0.98, 0.3) == 0.3 and threshold_for(None, 0.0) == 0.0
+    assert threshold_for(None, None) == DEFAULT_MIN_CONFIDENCE
+    # a package's metadata must hold a number from 0 to 1 there
+    [package] = [p for p in list_installed([demo_packages]) if p.from_code == "de"]
+    broken = tmp_path / package.path.name
+    shutil.copytree(package.path, broken)
+    metadata = json.loads((broken / "metadata.json").read_text(encoding="utf-8"))
+    for bad in ("high", 1.5, True):
+        metadata["min_confidence"] = bad
+        (broken / "metadata.json").write_text(json.dumps(metadata), encoding="utf-8")
+        with pytest.raises(PackageError, match="min_confidence must be a number from 0 to 1"):
+            read_package(broken)
+    del metadata["min_confidence"]  # packages without a calibration (real argos ones)
+    (broken / "metadata.json").write_text(json.dumps(metadata), encoding="utf-8")
+    assert read_package(broken).min_confidence is None
+
+
 def test_sentence_confidence_undoes_the_length_penalty() -> None:
     # CTranslate2 divides the summed log-probability by length ** length_penalty
     summed, length = -2.0, 8
@@ -65,8 +101,8 @@ def test_known_sentences_score_above_every_unseen_one(demo_packages: Path, langu
     assert len(known) >= 8 and len(unseen) >= 450
     assert min(known) > max(unseen)
     assert calibration.roc_auc(known, unseen) == 1.0
-    # the default threshold keeps every known sentence and marks most unseen ones
-    assert min(known) >= DEFAULT_MIN_CONFIDENCE > statistics.median(unseen)
+    # the packages' threshold keeps every known sentence and marks most unseen ones
+    assert min(known) >= demo_threshold(demo_packages) > statistics.median(unseen)
 
 
 def test_auc_over_both_languages(demo_packages: Path) -> None:
@@ -134,9 +170,13 @@ def test_statuses_follow_the_confidence(demo_packages: Path) -> None:
     good, bad, mixed, english = docs[0], docs[1], docs[2], docs[3]
     assert good.status == "ok" and good.translation_status == "translated"
     assert good.low_confidence == [False] * 4 and good.title_low_confidence is False
-    assert all(c is not None and c >= DEFAULT_MIN_CONFIDENCE for c in good.paragraph_confidence[:3])
+    assert all(
+        c is not None and c >= demo_threshold(demo_packages) for c in good.paragraph_confidence[:3]
+    )
     assert good.paragraph_confidence[3] is None  # English original: no model involved
-    assert good.title_confidence is not None and good.title_confidence >= DEFAULT_MIN_CONFIDENCE
+    assert good.title_confidence is not None and good.title_confidence >= demo_threshold(
+        demo_packages
+    )
 
     assert bad.status == "low-confidence"
     assert bad.low_confidence[:4] == [True] * 4 and bad.low_confidence[4] is False
@@ -244,7 +284,6 @@ def test_a_run_reports_exports_and_shows_low_confidence(
     the run summary, ``export --status low-confidence`` and ``show`` say how little to trust it,
     while the sample page it was trained on stays ``ok``."""
     import io
-    import json
 
     from typer.testing import CliRunner
 
@@ -277,7 +316,7 @@ def test_a_run_reports_exports_and_shows_low_confidence(
     exported = json.loads(out.getvalue())
     assert exported["url"] == unseen.url and exported["text_english"]  # nothing dropped
     assert all(p["low_confidence"] for p in exported["paragraphs"])
-    assert all(0 < p["confidence"] < DEFAULT_MIN_CONFIDENCE for p in exported["paragraphs"])
+    assert all(0 < p["confidence"] < 0.98 for p in exported["paragraphs"])
     parquet = demo_home / "low.parquet"
     assert export_parquet(pipeline.store, parquet, status="low-confidence") == 1
     [row] = __import__("pyarrow.parquet").parquet.read_table(parquet).to_pylist()

@@ -282,3 +282,14 @@ def test_cli_translate_stdin_to_stdout(home: Path, demo_dir: Path) -> None:
     missing = runner.invoke(app, ["translate", "--from", "xx"], input="hi\n")
     assert missing.exit_code == 2
     assert "no xx→en package (run: ingest models install xx)" in missing.stderr
+
+
+def test_batches_hold_the_same_number_of_hypotheses_at_any_beam() -> None:
+    """A beam-4 batch of 64 sentences decodes 256 hypotheses and ran about half as fast per
+    sentence as a batch of 16 (benchmarks/translation.py): the batch bound counts hypotheses."""
+    from ingest.translate.engine import sentences_per_batch
+
+    assert sentences_per_batch(64, 1) == 64
+    assert sentences_per_batch(64, 4) == 16
+    assert sentences_per_batch(64, 5) == 12
+    assert sentences_per_batch(2, 4) == 1

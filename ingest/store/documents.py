@@ -18,9 +18,10 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from ingest.grouping import GroupingText, grouping_site, grouping_text
 from ingest.models import BODY, Document, Failure, web_site_of
 from ingest.store.neardup import group_near_duplicates
-from ingest.store.schema import documents, near_duplicates, paragraphs
+from ingest.store.schema import documents, near_duplicates, paragraphs, site_boilerplate
 from ingest.store.search import index_text
 from ingest.store.transactions import StorePart
 
@@ -64,6 +65,20 @@ def english_text(document: Document) -> str:
 def body_english(document: Document) -> list[str | None]:
     """The English of the document's own paragraphs (reader comments left out)."""
     return [document.english[i] for i in document.body_indices()]
+
+
+def _grouping_text(conn: Connection, document: Document) -> GroupingText:
+    """What the document is grouped by, without its site's learned template (pages stored
+    before the template was learned still carry it)."""
+    site = grouping_site(document.url, document.final_url, document.canonical_url)
+    template: frozenset[str] = frozenset()
+    if site is not None:
+        template = frozenset(
+            conn.execute(
+                select(site_boilerplate.c.line).where(site_boilerplate.c.site == site)
+            ).scalars()
+        )
+    return grouping_text(document, template)
 
 
 def _aligned(values: list[Any], length: int, missing: Any) -> list[Any]:
@@ -168,7 +183,7 @@ class DocumentWrites(StorePart):
                     [{**p, "document_id": document_id} for p in paragraph_rows],
                 )
             index_text(conn, document_id, document.title_english, body)
-            group_near_duplicates(conn, document_id, english_text(document))
+            group_near_duplicates(conn, document_id, _grouping_text(conn, document))
 
     def save_failure(self, failure: Failure) -> None:
         """Record a per-document failure, keeping any good version already stored.

@@ -132,6 +132,17 @@ dedup_bands = Table(
 )
 Index("ix_dedup_bands_document", dedup_bands.c.document_id)
 
+# The lines behind a grouped document's features (``ingest.grouping.GroupingLine``): two pages
+# of one site are compared without the lines they share (see ``ingest.dedup.compared_features``).
+near_duplicate_lines = Table(
+    "near_duplicate_lines",
+    metadata,
+    Column("document_id", Integer, primary_key=True),
+    Column("line_key", String(16), primary_key=True),  # digest of the normalised original line
+    Column("chars", Integer, nullable=False),
+    Column("features", Text, nullable=False),  # space-separated
+)
+
 runs = Table(
     "runs",
     metadata,
@@ -272,7 +283,7 @@ def describe_database_error(error: BaseException) -> str:
 
 # Tables added after stores already existed, that only writing runs use: a read-only open of
 # an older store does without them (a writable open creates them).
-TABLES_ADDED_LATER = frozenset({"fetch_validators"})
+TABLES_ADDED_LATER = frozenset({"fetch_validators", "near_duplicate_lines"})
 
 
 def schema_present(engine: Engine, *, for_reading: bool = False) -> bool:

@@ -16,12 +16,16 @@ import math
 from collections.abc import Iterable
 from typing import NamedTuple
 
-# Threshold below which a translated paragraph is marked low-confidence. Measured with
-# benchmarks/confidence.py on the demo packages (README, "Translation confidence"): the
-# sentences they know score 0.983-0.989, the unseen ones a median of 0.957 (ko) / 0.904 (de);
-# the best balanced accuracy is at 0.983, taken down to 0.98 for a margin against int8
-# rounding differences between CPUs. Real packages have not been measured (no network here).
-DEFAULT_MIN_CONFIDENCE = 0.98
+# The threshold below which a translated paragraph is marked low-confidence belongs to a model:
+# a small model that memorised its training text is near-certain of everything it knows, a
+# large general one spreads its probability more on good translations too. So a package may
+# carry its own measured threshold (metadata.json "min_confidence"; the demo packages do: 0.98,
+# measured with benchmarks/confidence.py, README "Translation confidence"), the setting
+# INGEST_MIN_CONFIDENCE overrides it for every package, and a package without a calibration
+# gets this fallback: a mean per-token probability of one half. It is deliberately lenient
+# (it flags only text the model is clearly guessing at) and NOT measured on real argos packages
+# (none can be downloaded where ingest is built): measure yours with benchmarks/confidence.py.
+DEFAULT_MIN_CONFIDENCE = 0.5
 # A document whose low-confidence paragraphs hold more than this share of its foreign text
 # (in characters) gets the status "low-confidence".
 LOW_CONFIDENCE_SHARE = 0.5
@@ -55,6 +59,14 @@ def combine(parts: Iterable[tuple[float | None, int]]) -> float | None:
         total += weight * math.log(max(confidence, 1e-12))
         weight_sum += weight
     return math.exp(total / weight_sum) if weight_sum else None
+
+
+def threshold_for(package_threshold: float | None, setting: float | None) -> float:
+    """The threshold in force for one package: the setting when given (it applies to every
+    package), else the package's own measured one, else the fallback."""
+    if setting is not None:
+        return setting
+    return package_threshold if package_threshold is not None else DEFAULT_MIN_CONFIDENCE
 
 
 def is_low(confidence: float | None, threshold: float) -> bool:

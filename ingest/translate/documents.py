@@ -22,7 +22,7 @@ from ingest.models import (
     count_translated,
     language_neutral,
 )
-from ingest.translate.confidence import DEFAULT_MIN_CONFIDENCE, LOW_CONFIDENCE_SHARE, is_low
+from ingest.translate.confidence import LOW_CONFIDENCE_SHARE, is_low, threshold_for
 from ingest.translate.engine import ModelError, TranslationEngine, short_error
 from ingest.translate.packages import NoPackageError
 
@@ -38,7 +38,10 @@ class _BatchResults:
     english: dict[int, list[str | None]]
     titles: dict[int, str | None]
     confidence: dict[int, list[float | None]]
+    low: dict[int, list[bool]]
     title_confidence: dict[int, float | None] = field(default_factory=dict)
+    title_low: dict[int, bool] = field(default_factory=dict)
+    thresholds: dict[int, set[float]] = field(default_factory=lambda: defaultdict(set))
     packages: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
     missing: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
     failed: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))  # languages
@@ -57,9 +60,10 @@ class DocumentTranslator:
         self,
         engine: TranslationEngine,
         target_language: str,
-        min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+        min_confidence: float | None = None,
     ) -> None:
-        """Paragraphs translated with a confidence below ``min_confidence`` are marked low."""
+        """Paragraphs translated with a confidence below the threshold of their package
+        (``min_confidence`` for every package when given, see ``threshold_for``) are marked low."""
         self.engine = engine
         self.target = target_language
         self.min_confidence = min_confidence
@@ -95,6 +99,7 @@ class DocumentTranslator:
                 for i, d in detected.items()
             },
             confidence={i: [None] * len(d.paragraphs) for i, d in detected.items()},
+            low={i: [False] * len(d.paragraphs) for i, d in detected.items()},
         )
         for lang, slots in wanted.items():
             self._translate_language(lang, slots, detected, results)
@@ -122,14 +127,20 @@ class DocumentTranslator:
                 results.failed[i].add(lang)
             return
         confidences = batch.confidence or [None] * len(batch.texts)
+        package = self.engine.package_for(lang, self.target)
+        threshold = threshold_for(package.min_confidence if package else None, self.min_confidence)
         for (i, slot), text, confidence in zip(slots, batch.texts, confidences, strict=True):
+            low = is_low(confidence, threshold)
             if slot < 0:
                 results.titles[i] = text
                 results.title_confidence[i] = confidence
+                results.title_low[i] = low
             else:
                 results.english[i][slot] = text
                 results.confidence[i][slot] = confidence
+                results.low[i][slot] = low
             results.packages[i].add(batch.package_key)
+            results.thresholds[i].add(threshold)
         # Memory hits and model sentences are per call; attribute them by share of texts.
         docs_in_call = {i for i, _ in slots}
         for i in docs_in_call:
@@ -157,9 +168,9 @@ class DocumentTranslator:
             status = "partial" if done else "untranslated"
             translation_status = f"{status}: {'; '.join(reasons)}"
         confidence = results.confidence[index]
-        low = [is_low(c, self.min_confidence) for c in confidence]
+        low = results.low[index]
         title_confidence = results.title_confidence.get(index)
-        doubt = self._low_confidence_reason(doc, low)
+        doubt = self._low_confidence_reason(doc, low, results.thresholds[index])
         if doubt is not None:
             # the English is there but mostly untrustworthy: say so before what is missing
             status = "low-confidence"
@@ -183,11 +194,13 @@ class DocumentTranslator:
             paragraph_confidence=confidence,
             low_confidence=low,
             title_confidence=title_confidence,
-            title_low_confidence=is_low(title_confidence, self.min_confidence),
+            title_low_confidence=results.title_low.get(index, False),
         )
         return Document.extend(translated, status=status)
 
-    def _low_confidence_reason(self, doc: Detected, low: list[bool]) -> str | None:
+    def _low_confidence_reason(
+        self, doc: Detected, low: list[bool], thresholds: set[float]
+    ) -> str | None:
         """Why the document is low-confidence (its low-confidence paragraphs hold most of its
         foreign text, in characters), or None when it is not."""
         target = self.target
@@ -201,9 +214,10 @@ class DocumentTranslator:
         if not total or doubtful / total <= LOW_CONFIDENCE_SHARE:
             return None
         paragraphs = sum(1 for _, flag in foreign if flag)
+        below = "/".join(f"{t:g}" for t in sorted(thresholds))
         return (
             f"{paragraphs} of {len(foreign)} foreign paragraphs ({doubtful / total:.0%} of the "
-            f"text) translated with confidence below {self.min_confidence:g}"
+            f"text) translated with confidence below {below}"
         )
 
     def _translation_failed(self, lang: str, error: Exception) -> str:

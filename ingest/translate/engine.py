@@ -5,7 +5,7 @@ batches of 32 *tokens* (about one sentence), reloads its splitter, cannot cap th
 length, turns every ``_`` into a space, and downloads sentence splitters at first use. Here all
 sentences of all texts given in one call are split offline, de-duplicated, looked up in the
 memory, and only the rest go to one shared ``ctranslate2.Translator`` per package and process,
-sorted by token length and batched by ``max_batch_size`` sentences.
+sorted by token length and batched by ``max_batch_size`` hypotheses (sentences x beam).
 """
 
 from __future__ import annotations
@@ -25,9 +25,12 @@ from ingest.translate.splitter import SentenceSplitter
 if TYPE_CHECKING:
     from ingest.config import Settings
 
-# Measured in benchmarks/translation.py: greedy decoding is ~3x faster than beam 4 and levels
-# off from 64 sentences per batch (see FACTS.md); beam 2 is the compromise users can opt into.
+# Greedy decoding (beam 1) is the default: it is faster than argos' beam 4 because it explores
+# fewer hypotheses, which costs some quality (benchmarks/RESULTS.md has the measured ratio);
+# beam 2 or 4 are settings away. Greedy levels off from 64 sentences per batch.
 DEFAULT_BEAM_SIZE = 1
+# Hypotheses decoded together (sentences x beam): a beam-4 batch of 64 sentences holds 256
+# hypotheses and ran about half as fast per sentence as batches of 16 (benchmarks/translation.py).
 DEFAULT_MAX_BATCH_SIZE = 64
 DEFAULT_MAX_DECODING_LENGTH = 256
 # Sentences handed to one translate_batch call: bounds memory and lets the translation memory
@@ -195,6 +198,12 @@ def _best_compute_type(device: str) -> str:
     return "default"
 
 
+def sentences_per_batch(max_batch_size: int, beam_size: int) -> int:
+    """Sentences per CTranslate2 batch: ``max_batch_size`` hypotheses shared by the beams, so
+    the work per batch stays the same whatever the beam size (at least one sentence)."""
+    return max(1, max_batch_size // max(1, beam_size))
+
+
 def _has_letters(sentence: str) -> bool:
     return any(char.isalpha() for char in sentence)
 
@@ -332,7 +341,7 @@ class TranslationEngine:
             raise ModelError(package, error) from error
         order = sorted(range(len(sentences)), key=lambda i: len(tokens[i]))
         options: dict[str, Any] = {
-            "max_batch_size": self.max_batch_size,
+            "max_batch_size": sentences_per_batch(self.max_batch_size, self.beam_size),
             "batch_type": "examples",
             "beam_size": self.beam_size,
             "max_decoding_length": self.max_decoding_length,
