@@ -14,6 +14,7 @@ right), detections per second, first-call time and resident memory, and ratios t
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import subprocess
 import sys
@@ -28,13 +29,26 @@ BUCKETS = ("single-words", "word-pairs", "sentences")
 TARGETS = {"single-words": 90.0, "word-pairs": 97.0, "sentences": 99.7}
 
 
-def load(data: Path, limit: int | None = None) -> dict[str, dict[str, list[str]]]:
-    """bucket -> language -> items (every item, or the first ``limit`` per language)."""
+def half(text: str) -> str:
+    """Which half an item is in, "tune" or "report" (by the md5 of its text, so fixed).
+
+    Weights are fitted on the tuning half only (benchmarks/language_fit.py); the report half
+    is never seen by the fit."""
+    return "tune" if int(hashlib.md5(text.encode()).hexdigest(), 16) % 2 == 0 else "report"
+
+
+def load(
+    data: Path, limit: int | None = None, part: str = "all"
+) -> dict[str, dict[str, list[str]]]:
+    """bucket -> language -> items (every item, or the first ``limit`` per language), of one
+    half (``part`` "tune" or "report") or of all ("all")."""
     out: dict[str, dict[str, list[str]]] = {}
     for bucket in BUCKETS:
         out[bucket] = {}
         for path in sorted((data / bucket).glob("*.txt")):
             items = [x for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+            if part != "all":
+                items = [x for x in items if half(x) == part]
             out[bucket][path.stem] = items[:limit] if limit else items
     return out
 
@@ -61,7 +75,9 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def run_one(backend: str, languages: list[str], data: Path, limit: int | None) -> dict:
+def run_one(
+    backend: str, languages: list[str], data: Path, limit: int | None, part: str = "all"
+) -> dict:
     """Measure one backend in this process (fresh: call through a subprocess for fair memory)."""
     from ingest.language import get_detector
 
@@ -74,7 +90,7 @@ def run_one(backend: str, languages: list[str], data: Path, limit: int | None) -
     first, first_cpu = time.perf_counter() - start, time.process_time() - cpu
     result = {"backend": backend, "name": detector.name, "first_call_s": first,
               "first_call_cpu_s": first_cpu}  # fmt: skip
-    for bucket, items in load(data, limit).items():
+    for bucket, items in load(data, limit, part).items():
         accuracy, rate, cpu_rate, per_language = macro_accuracy(detector, items)
         result[bucket] = {"accuracy": accuracy, "per_second": rate, "per_cpu_second": cpu_rate,
                           "per_language": per_language}  # fmt: skip
@@ -89,6 +105,8 @@ def main() -> None:
     parser.add_argument("--languages", default="config", help="'config' or '16'")
     parser.add_argument("--limit", type=int, default=None, help="items per language and bucket")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--half", default="all", choices=("all", "tune", "report"),
+                        help="items of one half only (see half())")  # fmt: skip
     parser.add_argument("--per-language", action="store_true", help="print accuracy per language")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one backend
     args = parser.parse_args()
@@ -105,7 +123,7 @@ def main() -> None:
     if args.one:
         import json
 
-        print(json.dumps(run_one(args.one, languages, args.data, args.limit)))
+        print(json.dumps(run_one(args.one, languages, args.data, args.limit, args.half)))
         return
 
     import json
@@ -114,14 +132,14 @@ def main() -> None:
     for backend in args.backends.split(","):
         # One process per backend: first-call time and memory are not shared or pre-warmed.
         cmd = [sys.executable, __file__, "--one", backend, "--languages", args.languages,
-               "--data", str(args.data)]  # fmt: skip
+               "--data", str(args.data), "--half", args.half]  # fmt: skip
         if args.limit:
             cmd += ["--limit", str(args.limit)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=True, env=os.environ)
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
 
     baseline = results[-1]
-    print(f"languages: {len(languages)} ({args.languages}); data: {args.data}")
+    print(f"languages: {len(languages)} ({args.languages}); data: {args.data} ({args.half})")
     print("sent/s: sentences per wall second (per CPU second); first: seconds to build the")
     print("detector and answer one text per script (CPU seconds); MB: resident memory added.")
     print(f"{'backend':<12} {'words':>7} {'pairs':>7} {'sents':>7} {'sent/s':>14} "

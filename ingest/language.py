@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import math
 import re
 import threading
@@ -128,6 +129,7 @@ _CHAR_SCRIPT: dict[str, str | None] = {}  # memo: character -> script of the let
 _ASCII_LETTERS = re.compile(r"[A-Za-z]")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _WORD = re.compile(r"[^\W\d_]+")
+_LN10 = math.log(10)
 
 # Han, Hangul and kana carry about as much as 2-3 Latin letters each (a syllable or a word).
 _SCRIPT_WEIGHT = {"hangul": 2.5, "kana": 2.0, "han": 2.5}
@@ -347,23 +349,42 @@ class _Py3langid:
         return _softmax(restricted), self.labels[best_index], best_p
 
 
-class _WordFrequencies:
-    """Word frequencies per language from wordfreq's "small" lists (read without importing it).
+@dataclass(frozen=True)
+class _WordList:
+    """One language's word list as sorted 64-bit word hashes and their frequencies.
 
-    Importing wordfreq costs ~1 s (regex, ftfy, langcodes); its data files are plain msgpack.
+    Hashes instead of a dict of strings: the lists hold ~1.4 M words over the Latin and
+    Cyrillic languages, ~160 MB as dicts, ~14 MB as arrays. ``hash()`` of a str is
+    salted per process, but a query word is wrongly found only if it collides with a listed
+    word in 64 bits (odds ~1e-13 per lookup), so results are the same in every process.
     """
 
-    FLOOR_LOG = math.log(1e-7)  # an unknown word counts as this frequent
+    hashes: Any  # numpy int64, sorted
+    centibels: Any  # numpy uint16: frequency as centibels below 1 (0 = every word)
+    cutoff_log: float  # natural log of the smallest frequency the list holds
+
+
+class _WordFrequencies:
+    """Word frequencies per language from wordfreq's lists (read without importing wordfreq).
+
+    The "large" lists where wordfreq has one (cut at a frequency of 1e-7: rarer words cost
+    load time and no accuracy on the tuning half), else the "small" ones (down to 1e-6).
+    Importing wordfreq costs ~1 s (regex, ftfy, langcodes); its data files are plain msgpack:
+    one array of buckets, bucket *i* holding the words of frequency 10^(-i/100).
+    """
+
+    # Words rarer than 10^(-MAX_CENTIBELS/100) are left out: the rarest buckets are the largest.
+    MAX_CENTIBELS = 700
 
     def __init__(self) -> None:
         spec = util.find_spec("wordfreq")
         locations = list(spec.submodule_search_locations or []) if spec else []
         self._data = Path(locations[0]) / "data" if locations else None
-        self._lists: dict[str, dict[str, int] | None] = {}
+        self._lists: dict[str, _WordList | None] = {}
         self._lock = threading.Lock()
 
-    def words(self, language: str) -> dict[str, int] | None:
-        """word -> frequency in centibels below 1 (0 = every word), or None without a list."""
+    def word_list(self, language: str) -> _WordList | None:
+        """The list of one language (loaded once), or None when wordfreq has none."""
         if language in self._lists:
             return self._lists[language]
         with self._lock:
@@ -371,28 +392,48 @@ class _WordFrequencies:
                 self._lists[language] = self._load(language)
         return self._lists[language]
 
-    def _load(self, language: str) -> dict[str, int] | None:
+    def _load(self, language: str) -> _WordList | None:
         import msgpack
+        import numpy as np
 
-        path = self._data / f"small_{language}.msgpack.gz" if self._data else None
-        if path is None or not path.exists():
+        if self._data is None:
+            return None
+        for size in ("large", "small"):
+            path = self._data / f"{size}_{language}.msgpack.gz"
+            if path.exists():
+                break
+        else:
             return None
         with gzip.open(path, "rb") as handle:
-            data = msgpack.unpackb(handle.read(), raw=False)
-        return {word: index for index, bucket in enumerate(data[1:]) for word in bucket}
+            # Streamed, so that the buckets past MAX_CENTIBELS are never decoded.
+            unpacker = msgpack.Unpacker(handle, raw=False, max_buffer_size=0)
+            count = unpacker.read_array_header() - 1
+            unpacker.skip()  # the header: {"format": "cB", "version": 1}
+            buckets = [unpacker.unpack() for _ in range(min(count, self.MAX_CENTIBELS))]
+        hashes = np.fromiter(map(hash, itertools.chain.from_iterable(buckets)), dtype=np.int64)
+        centibels = np.repeat(
+            np.arange(len(buckets), dtype=np.uint16), [len(bucket) for bucket in buckets]
+        )
+        order = np.argsort(hashes)
+        return _WordList(hashes[order], centibels[order], -len(buckets) / 100 * _LN10)
 
-    def log_likelihood(self, words: Sequence[str], language: str) -> float:
-        """Sum of log word frequencies above the floor (0 for a language without a list)."""
-        table = self.words(language)
-        if table is None or not words:
-            return 0.0
-        floor = self.FLOOR_LOG
-        total = 0.0
-        for word in words:
-            index = table.get(word)
-            if index is not None:
-                total += max(-index / 100 * math.log(10), floor) - floor
-        return total
+    def log_likelihood(self, words: Sequence[str], language: str) -> tuple[float, int] | None:
+        """Sum of the log frequencies of the words, an unknown word counting as frequent as
+        the rarest word listed, and how many words were unknown; None without a list."""
+        table = self.word_list(language)
+        if table is None:
+            return None
+        if not words:
+            return 0.0, 0
+        import numpy as np
+
+        queries = np.fromiter((hash(word) for word in words), dtype=np.int64, count=len(words))
+        index = np.minimum(np.searchsorted(table.hashes, queries), len(table.hashes) - 1)
+        found = table.hashes[index] == queries
+        known = int(found.sum())
+        total = -float(table.centibels[index[found]].sum()) / 100 * _LN10
+        unknown = len(words) - known
+        return total + unknown * table.cutoff_log, unknown
 
 
 T = TypeVar("T")
@@ -480,14 +521,20 @@ UNSUPPORTED_PROBABILITY = 0.95
 HAN_ONLY_UNSURE_CHARS = 20
 
 # Models and their weights in a log-linear combination, for short and for long text. "words" is
-# the word-frequency log-likelihood (only for scripts with spaces between words). Weights were
-# tuned on one half of the benchmark and checked on the other (benchmarks/language.py).
-AUTO_SHORT: dict[str, float] = {"lingua": 1.0, "py3langid": 1.0, "words": 1.5}
+# the word-frequency log-likelihood (only for scripts with spaces between words), "unknown" is
+# added per word a language's list lacks. The short-text weights are a conditional logit fitted
+# (log loss) on held-out text by benchmarks/language_fit.py; they are calibrated as they stand
+# (SHORT_TEMPERATURE 1), so the softmax of the combination is the confidence.
+AUTO_SHORT: dict[str, float] = {"lingua": 0.16, "py3langid": 0.62, "words": 0.68, "unknown": -2.68}
 AUTO_LONG: dict[str, float] = {"py3langid": 1.0}
-# Models multiplied together are overconfident: the combined log-scores are divided by the sum of
-# the model weights times this. The argmax is unchanged; with 1.5, Latin-script words given
+SHORT_TEMPERATURE = 1.0
+# Models multiplied together without fitted weights are overconfident: their combined log-scores
+# are divided by the sum of the model weights times this. With 1.5, Latin-script words given
 # 0.7-0.9 were right 92% of the time and those given 0.9-0.99 98% (benchmark, first 150 each).
 CONFIDENCE_TEMPERATURE = 1.5
+_MODELS = frozenset({"lingua", "py3langid"})
+# Natural log of the smallest frequency in wordfreq's "small" lists (1e-6).
+SMALL_LIST_CUTOFF_LOG = -6 * _LN10
 
 
 class HybridDetector:
@@ -505,6 +552,7 @@ class HybridDetector:
         short: dict[str, float] | None = None,
         long: dict[str, float] | None = None,
         low_accuracy: bool = True,
+        short_temperature: float | None = None,
     ) -> None:
         self.scripts = ScriptDetector(languages)
         self.languages = self.scripts.languages
@@ -512,6 +560,11 @@ class HybridDetector:
         self._short = dict(AUTO_SHORT if short is None else short)
         self._long = dict(AUTO_LONG if long is None else long)
         self._low = low_accuracy
+        # Divides the short-text combination; None: CONFIDENCE_TEMPERATURE times the sum of
+        # the model weights (for weights that were not fitted together).
+        if short is None and short_temperature is None:
+            short_temperature = SHORT_TEMPERATURE
+        self._short_temperature = short_temperature
         self._lazy = _Lazy()
         used = set(self._short) | set(self._long)
         parts = []
@@ -543,7 +596,7 @@ class HybridDetector:
             self.detect(text)
         for language in self.languages:
             if "words" in self._short:
-                self.words.words(language)
+                self.words.word_list(language)
 
     # Scoring ------------------------------------------------------------------------------
     def _combined(
@@ -565,14 +618,25 @@ class HybridDetector:
                 used += 1
                 _add_log(log_scores, scores, models["lingua"], self.lingua.languages)
         if "words" in models and group in _SPACED and used:
-            words = [w.lower() for w in _WORD.findall(text)]
-            weight = models["words"]
-            for code in log_scores:
-                log_scores[code] += weight * self.words.log_likelihood(words, code)
+            self._add_words(log_scores, text, models["words"], models.get("unknown", 0.0))
         if not used:
             return {}, best_any, best_any_p
-        temper = sum(w for m, w in models.items() if m != "words") * CONFIDENCE_TEMPERATURE
+        temper = self._short_temperature if models is self._short else None
+        if temper is None:
+            temper = sum(w for m, w in models.items() if m in _MODELS) * CONFIDENCE_TEMPERATURE
         return _softmax({k: v / temper for k, v in log_scores.items()}), best_any, best_any_p
+
+    def _add_words(
+        self, log_scores: dict[str, float], text: str, weight: float, per_unknown: float
+    ) -> None:
+        """Add the word-frequency log-likelihood of each candidate, plus ``per_unknown`` for
+        each word its list lacks. A language without a list counts every word unknown at the
+        small lists' floor."""
+        words = [w.lower() for w in _WORD.findall(text)]
+        for code in log_scores:
+            likelihood = self.words.log_likelihood(words, code)
+            total, unknown = likelihood or (len(words) * SMALL_LIST_CUTOFF_LOG, len(words))
+            log_scores[code] += weight * total + per_unknown * unknown
 
     def _unsupported(self, text: str, candidates: frozenset[str], letters: int) -> float:
         """py3langid's probability that a long text is in a language we do not support, else 0."""

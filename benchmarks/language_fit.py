@@ -1,0 +1,120 @@
+"""Fit the short-text combination weights of the language detector (``AUTO_SHORT``).
+
+A conditional logit: the score of a candidate language is a weighted sum of lingua's and
+py3langid's log-probabilities, the word-frequency log-likelihood and the number of words the
+language's word list lacks; the weights minimise the log loss of the right language (so the
+softmax of the scores is a calibrated confidence). Only texts the script rules leave open count.
+
+The fit sees only the *tuning half* of tests/data/langid single words and word pairs (items
+whose md5 is even, see ``benchmarks.language.half``); ``benchmarks/language.py --half report``
+measures the other half, which the fit never saw.
+
+    .venv/bin/python benchmarks/language_fit.py [--languages config|16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.language import DEFAULT_DATA, load  # noqa: E402
+
+FEATURES = ("lingua", "py3langid", "words", "unknown")
+
+
+def features(detector, text: str) -> tuple[list[str], list[list[float]]] | None:
+    """Candidates and one feature row per candidate, or None when the script rules decide."""
+    from ingest.language import _SPACED, _WORD, SMALL_LIST_CUTOFF_LOG, _keep_group
+
+    guess, profile, group, candidates = detector.scripts.decide(text)
+    if guess is not None or group not in _SPACED:
+        return None
+    focused = _keep_group(text, group) if profile.share < 1.0 else text
+    lingua = detector.lingua.scores(focused, candidates)
+    langid, _best, _p = detector.langid.scores(focused, candidates)
+    words = [w.lower() for w in _WORD.findall(focused)]
+    codes = sorted(candidates)
+    rows = []
+    for code in codes:
+        likelihood = detector.words.log_likelihood(words, code)
+        total, unknown = likelihood or (len(words) * SMALL_LIST_CUTOFF_LOG, len(words))
+        rows.append(
+            [
+                math.log(lingua.get(code, 0.0) + 1e-9),
+                math.log(langid.get(code, 0.0) + 1e-9),
+                total,
+                float(unknown),
+            ]
+        )
+    return codes, rows
+
+
+def main() -> None:
+    import numpy as np
+    from scipy.optimize import minimize
+
+    from benchmarks.language import half
+    from ingest.config import load_settings
+    from ingest.language import AUTO_SHORT, SHORT_TEMPERATURE, HybridDetector
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--languages", default="config", help="'config' or '16'")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    args = parser.parse_args()
+    if args.languages == "16":
+        languages = sorted(p.stem for p in (args.data / "sentences").glob("*.txt"))
+    else:
+        languages = list(load_settings().languages)
+    detector = HybridDetector(languages)
+
+    blocks: list[tuple[np.ndarray, int]] = []  # (candidates x features, index of the right one)
+    for bucket in ("single-words", "word-pairs"):
+        for language, texts in load(args.data)[bucket].items():
+            for text in texts:
+                if half(text) != "tune":
+                    continue
+                found = features(detector, text)
+                if found is None or language not in found[0]:
+                    continue
+                codes, rows = found
+                blocks.append((np.array(rows), codes.index(language)))
+    print(f"{len(blocks)} tuning texts left open by the script rules")
+
+    # Padded: texts x candidates x features, with a mask for the candidates that exist.
+    width = max(len(m) for m, _ in blocks)
+    x = np.zeros((len(blocks), width, len(FEATURES)))
+    present = np.zeros((len(blocks), width), dtype=bool)
+    right = np.array([r for _, r in blocks])
+    for i, (matrix, _r) in enumerate(blocks):
+        x[i, : len(matrix)] = matrix
+        present[i, : len(matrix)] = True
+    rows = np.arange(len(blocks))
+
+    def loss(weights: np.ndarray) -> tuple[float, np.ndarray]:
+        """Mean negative log-likelihood of the right language, and its gradient."""
+        scores = np.where(present, x @ weights, -np.inf)
+        top = scores.max(axis=1, keepdims=True)
+        exp = np.exp(scores - top)
+        total = exp.sum(axis=1, keepdims=True)
+        p = exp / total
+        value = np.mean(top[:, 0] + np.log(total[:, 0]) - scores[rows, right])
+        gradient = np.mean(np.einsum("nc,ncf->nf", p, x) - x[rows, right], axis=0)
+        return float(value), gradient
+
+    fitted = minimize(loss, np.array([1.0, 1.0, 1.0, 0.0]), jac=True, method="L-BFGS-B")
+    weights = fitted.x
+    current = np.array([AUTO_SHORT.get(name, 0.0) for name in FEATURES]) / SHORT_TEMPERATURE
+    for label, w in (("fitted", weights), ("current AUTO_SHORT", current)):
+        accuracy = np.mean(np.where(present, x @ w, -np.inf).argmax(axis=1) == right)
+        print(f"{label}: log loss {loss(w)[0]:.4f}, accuracy on these texts {100 * accuracy:.2f} %")
+    pairs = zip(FEATURES, weights, strict=True)
+    print("AUTO_SHORT = {" + ", ".join(f'"{n}": {w:.2f}' for n, w in pairs) + "}")
+
+
+if __name__ == "__main__":
+    main()
