@@ -5,8 +5,9 @@ py3langid's log-probabilities, the word-frequency log-likelihood and the number 
 language's word list lacks; the weights minimise the log loss of the right language (so the
 softmax of the scores is a calibrated confidence). Only texts the script rules leave open count.
 
-The fit sees only the *tuning half* of tests/data/langid single words and word pairs (items
-whose md5 is even, see ``benchmarks.language.half``); ``benchmarks/language.py --half report``
+The fit sees only the *tuning half* of tests/data/langid (items whose md5 is even, see
+``benchmarks.language.half``): the single words, word pairs and the sentences short enough
+for the short-text combination; ``benchmarks/language.py --half report``
 measures the other half, which the fit never saw.
 
     .venv/bin/python benchmarks/language_fit.py [--languages config|16]
@@ -28,11 +29,20 @@ FEATURES = ("lingua", "py3langid", "words", "unknown")
 
 
 def features(detector, text: str) -> tuple[list[str], list[list[float]]] | None:
-    """Candidates and one feature row per candidate, or None when the script rules decide."""
-    from ingest.language import _SPACED, _WORD, SMALL_LIST_CUTOFF_LOG, _keep_group
+    """Candidates and one feature row per candidate, or None when the text does not reach the
+    short-text combination (the script rules decide, or it is long)."""
+    from ingest.language import (
+        _SPACED,
+        _WORD,
+        LONG_TEXT_LETTERS,
+        SMALL_LIST_CUTOFF_LOG,
+        _keep_group,
+    )
 
     guess, profile, group, candidates = detector.scripts.decide(text)
     if guess is not None or group not in _SPACED:
+        return None
+    if profile.group_letters(group) >= LONG_TEXT_LETTERS:
         return None
     focused = _keep_group(text, group) if profile.share < 1.0 else text
     lingua = detector.lingua.scores(focused, candidates)
@@ -58,7 +68,6 @@ def main() -> None:
     import numpy as np
     from scipy.optimize import minimize
 
-    from benchmarks.language import half
     from ingest.config import load_settings
     from ingest.language import AUTO_SHORT, SHORT_TEMPERATURE, HybridDetector
 
@@ -73,11 +82,9 @@ def main() -> None:
     detector = HybridDetector(languages)
 
     blocks: list[tuple[np.ndarray, int]] = []  # (candidates x features, index of the right one)
-    for bucket in ("single-words", "word-pairs"):
-        for language, texts in load(args.data)[bucket].items():
+    for bucket in load(args.data, part="tune").values():
+        for language, texts in bucket.items():
             for text in texts:
-                if half(text) != "tune":
-                    continue
                 found = features(detector, text)
                 if found is None or language not in found[0]:
                     continue

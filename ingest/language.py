@@ -512,8 +512,11 @@ class ScriptDetector:
         return [self.detect(t) for t in texts]
 
 
-# Texts with at least this many letters (of their dominant script) are "long".
-LONG_TEXT_LETTERS = 30
+# Texts with at least this many letters (of their dominant script) are "long". Up to 50 the
+# word model still helps (tuning half of the benchmark's sentences: 99.78 -> 99.86 %).
+LONG_TEXT_LETTERS = 50
+# From this many letters, a text py3langid finds clearly in an unconfigured language is "und".
+UNSUPPORTED_MIN_LETTERS = 30
 # A long text whose best guess over all of py3langid's 97 languages is an unconfigured language
 # with at least this probability is reported "und" (unsupported), not forced into a configured one.
 UNSUPPORTED_PROBABILITY = 0.95
@@ -640,7 +643,7 @@ class HybridDetector:
 
     def _unsupported(self, text: str, candidates: frozenset[str], letters: int) -> float:
         """py3langid's probability that a long text is in a language we do not support, else 0."""
-        if letters < LONG_TEXT_LETTERS or "py3langid" not in self._long:
+        if letters < UNSUPPORTED_MIN_LETTERS or "py3langid" not in self._long:
             return 0.0
         _scores, best_any, best_any_p = self.langid.scores(text, candidates)
         if best_any not in self._configured and best_any_p >= UNSUPPORTED_PROBABILITY:
@@ -664,13 +667,14 @@ class HybridDetector:
         long_text = letters >= LONG_TEXT_LETTERS
         models = self._long if long_text else self._short
         scores, best_any, best_any_p = self._combined(focused, group, candidates, models)
-        if (
-            long_text
-            and best_any is not None
-            and best_any not in self._configured
-            and best_any_p >= UNSUPPORTED_PROBABILITY
-        ):
-            return LanguageGuess(UND, round(best_any_p * share, 4))
+        unsupported = 0.0
+        if letters >= UNSUPPORTED_MIN_LETTERS:
+            if best_any is None:  # the models used did not include py3langid
+                unsupported = self._unsupported(focused, candidates, letters)
+            elif best_any not in self._configured and best_any_p >= UNSUPPORTED_PROBABILITY:
+                unsupported = best_any_p
+        if unsupported:
+            return LanguageGuess(UND, round(unsupported * share, 4))
         if not scores:
             return LanguageGuess(UND, 0.0)
         best = max(scores, key=lambda k: scores[k])
