@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.language import DEFAULT_DATA, load  # noqa: E402
 
-FEATURES = ("lingua", "py3langid", "words", "unknown")
+FEATURES = ("lingua", "py3langid", "words", "floor", "unknown", "lingua_unknown",
+            "py3langid_unknown")  # fmt: skip
 
 
 def features(detector, text: str) -> tuple[list[str], list[list[float]]] | None:
@@ -35,7 +36,6 @@ def features(detector, text: str) -> tuple[list[str], list[list[float]]] | None:
         _SPACED,
         _WORD,
         LONG_TEXT_LETTERS,
-        SMALL_LIST_CUTOFF_LOG,
         _keep_group,
     )
 
@@ -49,16 +49,26 @@ def features(detector, text: str) -> tuple[list[str], list[list[float]]] | None:
     langid, _best, _p = detector.langid.scores(focused, candidates)
     words = [w.lower() for w in _WORD.findall(focused)]
     codes = sorted(candidates)
+    spelled = {
+        word: (
+            detector.lingua.scores(word, candidates),
+            detector.langid.scores(word, candidates)[0],
+        )
+        for word in set(words)
+    }
     rows = []
     for code in codes:
-        likelihood = detector.words.log_likelihood(words, code)
-        total, unknown = likelihood or (len(words) * SMALL_LIST_CUTOFF_LOG, len(words))
+        known, found, cutoff_log = detector.words.lookup(words, code)
+        unknown = [word for word, hit in zip(words, found, strict=True) if not hit]
         rows.append(
             [
                 math.log(lingua.get(code, 0.0) + 1e-9),
                 math.log(langid.get(code, 0.0) + 1e-9),
-                total,
-                float(unknown),
+                known,
+                len(unknown) * cutoff_log,
+                float(len(unknown)),
+                sum(math.log(spelled[w][0].get(code, 0.0) + 1e-9) for w in unknown),
+                sum(math.log(spelled[w][1].get(code, 0.0) + 1e-9) for w in unknown),
             ]
         )
     return codes, rows
@@ -113,9 +123,13 @@ def main() -> None:
         gradient = np.mean(np.einsum("nc,ncf->nf", p, x) - x[rows, right], axis=0)
         return float(value), gradient
 
-    fitted = minimize(loss, np.array([1.0, 1.0, 1.0, 0.0]), jac=True, method="L-BFGS-B")
+    fitted = minimize(
+        loss, np.array([1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]), jac=True, method="L-BFGS-B"
+    )
     weights = fitted.x
-    current = np.array([AUTO_SHORT.get(name, 0.0) for name in FEATURES]) / SHORT_TEMPERATURE
+    defaults = {"floor": AUTO_SHORT.get("words", 0.0)}
+    current = np.array([AUTO_SHORT.get(n, defaults.get(n, 0.0)) for n in FEATURES])
+    current /= SHORT_TEMPERATURE
     for label, w in (("fitted", weights), ("current AUTO_SHORT", current)):
         accuracy = np.mean(np.where(present, x @ w, -np.inf).argmax(axis=1) == right)
         print(f"{label}: log loss {loss(w)[0]:.4f}, accuracy on these texts {100 * accuracy:.2f} %")

@@ -130,6 +130,8 @@ _ASCII_LETTERS = re.compile(r"[A-Za-z]")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _WORD = re.compile(r"[^\W\d_]+")
 _LN10 = math.log(10)
+# Natural log of the smallest frequency in wordfreq's "small" lists (1e-6).
+SMALL_LIST_CUTOFF_LOG = -6 * _LN10
 
 # Han, Hangul and kana carry about as much as 2-3 Latin letters each (a syllable or a word).
 _SCRIPT_WEIGHT = {"hangul": 2.5, "kana": 2.0, "han": 2.5}
@@ -417,23 +419,27 @@ class _WordFrequencies:
         order = np.argsort(hashes)
         return _WordList(hashes[order], centibels[order], -len(buckets) / 100 * _LN10)
 
-    def log_likelihood(self, words: Sequence[str], language: str) -> tuple[float, int] | None:
-        """Sum of the log frequencies of the words, an unknown word counting as frequent as
-        the rarest word listed, and how many words were unknown; None without a list."""
+    def lookup(self, words: Sequence[str], language: str) -> tuple[float, list[bool], float]:
+        """Sum of the log frequencies of the words the language's list holds, which words it
+        holds, and the log of the rarest frequency it holds (a language without a list holds
+        no word, at the small lists' floor)."""
         table = self.word_list(language)
         if table is None:
-            return None
+            return 0.0, [False] * len(words), SMALL_LIST_CUTOFF_LOG
         if not words:
-            return 0.0, 0
+            return 0.0, [], table.cutoff_log
         import numpy as np
 
         queries = np.fromiter((hash(word) for word in words), dtype=np.int64, count=len(words))
         index = np.minimum(np.searchsorted(table.hashes, queries), len(table.hashes) - 1)
         found = table.hashes[index] == queries
-        known = int(found.sum())
-        total = -float(table.centibels[index[found]].sum()) / 100 * _LN10
-        unknown = len(words) - known
-        return total + unknown * table.cutoff_log, unknown
+        known = -float(table.centibels[index[found]].sum()) / 100 * _LN10
+        return known, found.tolist(), table.cutoff_log
+
+    def log_likelihood(self, words: Sequence[str], language: str) -> tuple[float, int, float]:
+        """Like :meth:`lookup`, with the number of words the list lacks."""
+        known, found, cutoff_log = self.lookup(words, language)
+        return known, len(words) - sum(found), cutoff_log
 
 
 T = TypeVar("T")
@@ -524,20 +530,23 @@ UNSUPPORTED_PROBABILITY = 0.95
 HAN_ONLY_UNSURE_CHARS = 20
 
 # Models and their weights in a log-linear combination, for short and for long text. "words" is
-# the word-frequency log-likelihood (only for scripts with spaces between words), "unknown" is
-# added per word a language's list lacks. The short-text weights are a conditional logit fitted
-# (log loss) on held-out text by benchmarks/language_fit.py; they are calibrated as they stand
+# the word-frequency log-likelihood (only for scripts with spaces between words); a word that a
+# language's list lacks adds "floor" times the log of the list's rarest frequency, plus
+# "unknown". The short-text weights are a conditional logit fitted (log loss) on the tuning half
+# of the benchmark by benchmarks/language_fit.py; they are calibrated as they stand
 # (SHORT_TEMPERATURE 1), so the softmax of the combination is the confidence.
-AUTO_SHORT: dict[str, float] = {"lingua": 0.16, "py3langid": 0.62, "words": 0.68, "unknown": -2.68}
+AUTO_SHORT: dict[str, float] = {
+    "lingua": 0.04, "py3langid": 0.26, "words": 0.86, "floor": 0.46, "unknown": -6.94,
+    "lingua_unknown": 0.18, "py3langid_unknown": 0.57,
+}  # fmt: skip
 AUTO_LONG: dict[str, float] = {"py3langid": 1.0}
 SHORT_TEMPERATURE = 1.0
 # Models multiplied together without fitted weights are overconfident: their combined log-scores
 # are divided by the sum of the model weights times this. With 1.5, Latin-script words given
 # 0.7-0.9 were right 92% of the time and those given 0.9-0.99 98% (benchmark, first 150 each).
 CONFIDENCE_TEMPERATURE = 1.5
-_MODELS = frozenset({"lingua", "py3langid"})
+_MODELS = frozenset({"lingua", "py3langid"})  # the text-level models (for the legacy rule)
 # Natural log of the smallest frequency in wordfreq's "small" lists (1e-6).
-SMALL_LIST_CUTOFF_LOG = -6 * _LN10
 
 
 class HybridDetector:
@@ -621,7 +630,7 @@ class HybridDetector:
                 used += 1
                 _add_log(log_scores, scores, models["lingua"], self.lingua.languages)
         if "words" in models and group in _SPACED and used:
-            self._add_words(log_scores, text, models["words"], models.get("unknown", 0.0))
+            self._add_words(log_scores, text, models)
         if not used:
             return {}, best_any, best_any_p
         temper = self._short_temperature if models is self._short else None
@@ -629,17 +638,43 @@ class HybridDetector:
             temper = sum(w for m, w in models.items() if m in _MODELS) * CONFIDENCE_TEMPERATURE
         return _softmax({k: v / temper for k, v in log_scores.items()}), best_any, best_any_p
 
-    def _add_words(
-        self, log_scores: dict[str, float], text: str, weight: float, per_unknown: float
-    ) -> None:
-        """Add the word-frequency log-likelihood of each candidate, plus ``per_unknown`` for
-        each word its list lacks. A language without a list counts every word unknown at the
-        small lists' floor."""
+    def _add_words(self, log_scores: dict[str, float], text: str, models: dict[str, float]) -> None:
+        """Add each candidate's word-level evidence: ``words`` times the log frequencies of the
+        words its list holds; for each word it lacks, ``floor`` times the log of the list's
+        rarest frequency plus ``unknown`` (a list cut at 1e-6 lacks more words of its own
+        language than one cut at 1e-7: the fitted ``floor`` weighs that depth), plus the
+        n-gram models' log-probabilities of that word alone (``lingua_unknown``,
+        ``py3langid_unknown``): a back-off to the spelling of the words no list knows."""
         words = [w.lower() for w in _WORD.findall(text)]
+        weight = models["words"]
+        floor = models.get("floor", weight)
+        per_unknown = models.get("unknown", 0.0)
+        backoff = {m: models.get(f"{m}_unknown", 0.0) for m in ("lingua", "py3langid")}
+        candidates = frozenset(log_scores)
+        spelled: dict[str, dict[str, float]] = {}  # word -> candidate -> weighted log-prob.
         for code in log_scores:
-            likelihood = self.words.log_likelihood(words, code)
-            total, unknown = likelihood or (len(words) * SMALL_LIST_CUTOFF_LOG, len(words))
-            log_scores[code] += weight * total + per_unknown * unknown
+            known, found, cutoff_log = self.words.lookup(words, code)
+            unknown = [word for word, hit in zip(words, found, strict=True) if not hit]
+            score = weight * known + len(unknown) * (floor * cutoff_log + per_unknown)
+            if backoff["lingua"] or backoff["py3langid"]:
+                for word in unknown:
+                    if word not in spelled:
+                        spelled[word] = self._spelling(word, candidates, backoff)
+                    score += spelled[word][code]
+            log_scores[code] += score
+
+    def _spelling(
+        self, word: str, candidates: frozenset[str], weights: dict[str, float]
+    ) -> dict[str, float]:
+        """The n-gram models' weighted log-probabilities of one word, per candidate."""
+        total = dict.fromkeys(candidates, 0.0)
+        if weights["py3langid"]:
+            scores, _best, _p = self.langid.scores(word, candidates)
+            _add_log(total, scores, weights["py3langid"], self.langid.languages)
+        if weights["lingua"]:
+            scores = self.lingua.scores(word, candidates)
+            _add_log(total, scores, weights["lingua"], self.lingua.languages)
+        return total
 
     def _unsupported(self, text: str, candidates: frozenset[str], letters: int) -> float:
         """py3langid's probability that a long text is in a language we do not support, else 0."""

@@ -147,13 +147,14 @@ def test_word_lists_reach_rare_words(detector: LanguageDetector) -> None:
     assert words.word_list("id").cutoff_log == pytest.approx(-6 * math.log(10))  # small only
     assert words.word_list("th") is None  # wordfreq has no Thai list
     # "effervescent" is rarer than 1e-6 (so not in the small list) but in the large one.
-    rare, unknown = words.log_likelihood(["effervescent"], "en")
-    assert unknown == 0 and english.cutoff_log <= rare < -6 * math.log(10)
-    common, unknown = words.log_likelihood(["the"], "en")
-    assert unknown == 0 and common > -2 * math.log(10)
-    both, unknown = words.log_likelihood(["the", "qxzvbw"], "en")
-    assert unknown == 1 and both == pytest.approx(common + english.cutoff_log)
-    assert words.log_likelihood([], "en") == (0.0, 0)
+    rare, found, cutoff_log = words.lookup(["effervescent"], "en")
+    assert found == [True] and cutoff_log == english.cutoff_log
+    assert english.cutoff_log <= rare < -6 * math.log(10)
+    common, found, _cutoff = words.lookup(["the", "qxzvbw"], "en")
+    assert found == [True, False] and common > -2 * math.log(10)
+    assert words.log_likelihood(["the", "qxzvbw"], "en") == (common, 1, english.cutoff_log)
+    assert words.lookup([], "en") == (0.0, [], english.cutoff_log)
+    assert words.lookup(["the"], "th") == (0.0, [False], -6 * math.log(10))  # no list
     assert detector.detect("effervescent").language == "en"
 
 
