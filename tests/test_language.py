@@ -93,6 +93,17 @@ def test_scripts_decide(detector: LanguageDetector, text: str, language: str) ->
     assert detector.detect(text).language == language
 
 
+def test_brahmic_letters_outweigh_latin_boilerplate(detector: LanguageDetector) -> None:
+    """A Devanagari or Thai letter carries more than a Latin one: share-button text around a
+    Hindi sentence does not make it English, an Indian name in an English sentence stays."""
+    hindi = "Share on Facebook Share on Twitter आज दिल्ली में भारी बारिश हुई।"
+    assert detector.detect(hindi).language == "hi"
+    thai = "Read more on Facebook วันนี้ฝนตกหนักมาก"
+    assert detector.detect(thai).language == "th"
+    english = "The minister visited the old temple in दिल्ली yesterday morning."
+    assert detector.detect(english).language == "en"
+
+
 @pytest.mark.parametrize("text", ["", "   ", "12345", "3.14 + 2 = 5.14 !!", "---", "🙂🙂"])
 def test_no_letters_is_undetermined(detector: LanguageDetector, text: str) -> None:
     assert detector.detect(text) == LanguageGuess(UND, 0.0)
