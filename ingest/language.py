@@ -46,7 +46,10 @@ if TYPE_CHECKING:
     from ingest.models import Detected, Extracted
 
 UND = "und"
-RULES_VERSION = "1"
+# Part of every detector's name, which is stored as provenance: bump it whenever the rules,
+# weights or word lists change what is detected, so that stored documents are redone.
+# 2: large word lists, fitted short-text weights with back-off, Brahmic script weight.
+RULES_VERSION = "2"
 
 # ---------------------------------------------------------------------------------------------
 # Public types
