@@ -76,7 +76,7 @@ def features(detector, text: str) -> tuple[list[str], list[list[float]]] | None:
 
 def main() -> None:
     import numpy as np
-    from scipy.optimize import minimize
+    from scipy.optimize import minimize  # scipy comes with datasketch (a dependency)
 
     from ingest.config import load_settings
     from ingest.language import AUTO_SHORT, SHORT_TEMPERATURE, HybridDetector
