@@ -670,15 +670,11 @@ def serve_kept(folder: Path, idle_minutes: float, ui: bool) -> int:
     server_lock = _open_lock_file(paths.server_lock)  # inherited by the forked server
     if not _try_flock(server_lock, fcntl.LOCK_EX):
         return ALREADY_RUNNING_EXIT_CODE
-    if os.fork() > 0:  # the starter waits for this parent only; the child is the server
-        os._exit(0)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))  # no race for the port: uvicorn listens on this socket
     port = int(sock.getsockname()[1])
-    os.environ["PREFECT_UI_API_URL"] = f"http://127.0.0.1:{port}/api"
     state = ServerState(
-        pid=os.getpid(),
+        pid=0,
         port=port,
         started_at=time.time(),
         uid=os.getuid(),
@@ -688,11 +684,19 @@ def serve_kept(folder: Path, idle_minutes: float, ui: bool) -> int:
         log=str(paths.log),
         secret=secrets.token_hex(32),
     )
-    _write_state(paths, state)
+    launcher = os.getpid()
+    child = os.fork()  # the starter waits for this parent only; the child is the server
+    if child > 0:
+        _write_state(paths, dataclasses.replace(state, pid=child))  # "starting", with its pid
+        os._exit(0)
+    while os.getppid() == launcher:  # the "starting" state is written
+        time.sleep(0.01)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    os.environ["PREFECT_UI_API_URL"] = state.api_url
     import uvicorn
     from prefect.server.api.server import create_app, create_ui_app
 
-    state = dataclasses.replace(state, database=current_database())
+    state = dataclasses.replace(state, pid=os.getpid(), database=current_database())
     activity = Activity()
     app = KeptServerApp(
         create_app(),
