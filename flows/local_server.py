@@ -381,11 +381,17 @@ def _start_kept_server(
     """Launch the detached server and wait until it answers; called under ``start.lock``."""
     command = [sys.executable, "-m", "flows.local_server", "keep", str(paths.folder)]
     command += [str(idle_minutes), "ui" if ui else "no-ui"]
-    with paths.log.open("ab") as log:
-        os.chmod(paths.log, 0o600)
+    env = _server_environment(paths, ui)
+    # the same code as this process, whatever the working directory (the server runs in its
+    # own folder, so it keeps no other folder busy)
+    project = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [project, env.get("PYTHONPATH")]))
+    fd = os.open(paths.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as log:  # the log of the latest start only
         launcher = subprocess.run(
             command,
-            env=_server_environment(paths, ui),
+            env=env,
+            cwd=paths.folder,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
