@@ -288,10 +288,14 @@ def local_api(
         return
     paths = ServerPaths.current()
     paths.ensure_private()
-    with _locked(paths.lease, fcntl.LOCK_SH, LEASE_WAIT_SECONDS, "the stopping server"):
+    with contextlib.ExitStack() as lease:
+        lease.enter_context(
+            _locked(paths.lease, fcntl.LOCK_SH, LEASE_WAIT_SECONDS, "the stopping server")
+        )
         state = ensure_server(paths, idle_minutes, ui=ui, timeout=timeout)
         if state.database != current_database():
             # the kept server serves another Prefect database: this run gets its own
+            lease.close()
             with _temporary_api(timeout) as url:
                 yield url
             return
@@ -387,7 +391,7 @@ def _start_kept_server(
     project = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [project, env.get("PYTHONPATH")]))
     fd = os.open(paths.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "wb") as log:  # the log of the latest start only
+    with os.fdopen(fd, "wb") as log, _launcher_timeout(wait):  # the latest start's log only
         launcher = subprocess.run(
             command,
             env=env,
@@ -419,6 +423,16 @@ def _start_kept_server(
         time.sleep(0.1)
     _terminate(paths)
     raise LocalServerError(f"the local Prefect API did not start within {wait:.0f} s")
+
+
+@contextlib.contextmanager
+def _launcher_timeout(wait: float) -> Iterator[None]:
+    try:
+        yield
+    except subprocess.TimeoutExpired:
+        raise LocalServerError(
+            f"the local Prefect server's launcher did not return within {wait:.0f} s"
+        ) from None
 
 
 def stop_server(paths: ServerPaths, timeout: float = 15.0) -> int | None:
