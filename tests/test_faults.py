@@ -377,10 +377,11 @@ def test_concurrent_first_runs_share_one_kept_server_that_outlives_a_killed_run_
             victim.wait(10)
             time.sleep(1)
             assert server_info(state) is not None  # still there for its idle time
-            server = psutil.Process(state.pid)
-            _, alive = psutil.wait_procs([server], timeout=60)
-            assert not alive or _zombie(server), "the idle server did not stop by itself"
-            assert not server_alive(paths) and read_state(paths) is None
+            deadline = time.monotonic() + 60
+            while server_alive(paths) and time.monotonic() < deadline:  # its lock: held for life
+                time.sleep(0.2)
+            assert not server_alive(paths), "the idle server did not stop by itself"
+            assert read_state(paths) is None and not kept_servers(paths.folder)
         finally:
             for process in (victim, survivor):
                 if process is not None and process.poll() is None:
