@@ -249,3 +249,34 @@ def test_a_kept_server_lives_while_a_run_holds_it_and_stops_once_idle(tmp_path):
     finally:
         if holder.poll() is None:
             holder.kill()
+
+
+@pytest.mark.prefect
+@pytest.mark.slow
+def test_a_server_whose_starter_was_killed_during_start_up_stops_by_itself(tmp_path):
+    """`kill -9` of the process starting the server, while the server starts: the server is
+    nobody's, so once up it stops after its idle time (here 3 s) instead of living on."""
+    prefect_home = tmp_path / "prefect"
+    paths = ServerPaths(prefect_home / "ingest-server")
+    starter = subprocess.Popen(
+        [sys.executable, "-m", "ingest.cli.main", "server", "start", "--idle-minutes", "0.05"],
+        env={**os.environ, "PREFECT_HOME": str(prefect_home)},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while read_state(paths) is None:  # "starting": the server process exists
+            assert time.monotonic() < deadline and starter.poll() is None
+            time.sleep(0.05)
+        state = read_state(paths)
+        assert state is not None and state.status == "starting"
+        starter.kill()
+        starter.wait(10)
+        assert server_alive(paths)
+        assert stops(paths, 150), "the unclaimed server did not stop by itself"
+        assert gone(state.pid, 10) and read_state(paths) is None
+    finally:
+        if starter.poll() is None:
+            starter.kill()
