@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     conditional_get: bool = True  # ETag / Last-Modified; a 304 yields "unchanged (304)"
     allow_loopback: bool = False  # SSRF guard: allow 127.0.0.0/8 and ::1 (local testing)
     warc_max_bytes: int = 1_000_000_000  # rotate WARC files past this size
+    # The local Prefect server of runs without PREFECT_API_URL (flows.local_server): kept this
+    # many minutes after its last use (0 = a temporary server per run), with the Prefect UI.
+    server_idle_minutes: float = Field(default=15.0, ge=0)
+    server_ui: bool = True
     # INGEST_SECRET_QUERY_KEYS (query keys whose values are redacted) is read by ingest.security:
     # document models redact their URLs when built, where no Settings object is at hand.
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -195,9 +197,20 @@ def _run_on_dask(
         dask_address=address,
         dask_workers=workers,
     )
+    from flows.local_server import LocalServerError, local_api
+
     REPROCESS_PROGRESS_HOOKS.append(on_progress)
     try:
-        result = reprocess_archive_flow(params)
+        # the local Prefect server unless PREFECT_API_URL is set; local Dask worker processes
+        # inherit its address (else each would start a temporary Prefect server of its own)
+        with (
+            local_api(settings.server_idle_minutes, ui=settings.server_ui) as api_url,
+            _environment("PREFECT_API_URL", api_url),
+        ):
+            result = reprocess_archive_flow(params)
+    except LocalServerError as error:
+        typer.echo(f"error: {error} (or set PREFECT_API_URL to a running server)", err=True)
+        raise typer.Exit(code=1) from None
     finally:
         REPROCESS_PROGRESS_HOOKS.remove(on_progress)
     stats = ReprocessStats()
@@ -210,6 +223,22 @@ def _run_on_dask(
     stats.model_sentences = int(data.get("model_sentences", 0))
     stats.seconds = float(data.get("seconds", 0.0))
     return stats, str(result.get("run_id", ""))
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """``os.environ[name] = value`` while the block runs (for child processes)."""
+    import os
+
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
 
 
 def _print_stats(console: Any, stats: Any, run_id: str, store_url: str) -> None:

@@ -88,7 +88,8 @@ def run(
     comments: CommentsOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect logs.")] = False,
 ) -> None:
-    """Run the ingest flow (Prefect, ephemeral API unless PREFECT_API_URL is set) and summarise.
+    """Run the ingest flow on Prefect and summarise (the local Prefect server is started or
+    reused unless PREFECT_API_URL is set; see `ingest server`).
 
     Exits 1 if no document succeeded, 3 if the store or archive cannot be written (disk full,
     read-only): the run then stops at once, keeping everything stored before.
@@ -102,14 +103,14 @@ def run(
     settings = _settings(store, home, batch_size=batch_size, include_comments=comments)
     check_writable_store(settings.resolved_store_url())
     from flows.ingest_flow import PROGRESS_HOOKS, ingest_flow
-    from flows.temporary_api import TemporaryApiError, temporary_api
+    from flows.local_server import LocalServerError, local_api
     from ingest.errors import StoreUnwritable
     from ingest.security import protect
 
     progress, on_progress = _progress_bar()
     PROGRESS_HOOKS.append(on_progress)
     try:
-        with progress, temporary_api():
+        with progress, local_api(settings.server_idle_minutes, ui=settings.server_ui):
             # Prefect stores flow parameters: it gets the redacted forms, the flow (in this
             # process) looks the originals up
             rows = ingest_flow(
@@ -123,7 +124,7 @@ def run(
     except StoreUnwritable as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=EXIT_UNWRITABLE) from None
-    except TemporaryApiError as error:
+    except LocalServerError as error:
         typer.echo(f"error: {error} (or set PREFECT_API_URL to a running server)", err=True)
         raise typer.Exit(code=1) from None
     finally:
