@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # your real data (~/.local/share/ingest) and your real translation packages.
 DEMO_HOME ?= .demo
 
-.PHONY: setup system-deps demo test lint lock clean-demo
+.PHONY: setup system-deps demo test lint lock clean-demo bench bench-full
 
 setup: $(VENV)/.installed
 
@@ -36,6 +36,17 @@ test: setup system-deps
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# Benchmarks: every figure README quotes comes from here. `make bench` runs them all in quick
+# mode (about 15-20 minutes on 2 cores), writes benchmarks/RESULTS.md (date, commit, machine,
+# each figure with its target) and rewrites README's quoted figures from it; `make bench-full`
+# uses the benchmarks' full sizes (an hour or more). ONLY=translation,fetch runs a subset and
+# keeps the other rows.
+bench: setup
+	$(BIN)/python benchmarks/collect.py $(if $(ONLY),--only $(ONLY))
+
+bench-full: setup
+	$(BIN)/python benchmarks/collect.py --full $(if $(ONLY),--only $(ONLY))
 
 # After a green `make test`: record the venv's exact versions in constraints.txt (commit it).
 lock:

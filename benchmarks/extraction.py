@@ -32,7 +32,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 DATA = ROOT / "tests" / "data" / "extraction" / "scrapinghub"  # see tests/data/README.md
 DEV_DATA = ROOT / "tests" / "data" / "extraction" / "trafilatura_dev"
 HELD_OUT_SHARE = 0.3  # of trafilatura_dev, by URL hash: never looked at while writing rules
@@ -302,16 +301,9 @@ def evaluate_dev(pages: list[DevPage], rounds: int = 1) -> dict[str, dict]:
 
 
 def result(name: str, value: float, *, unit: str = "", target: str = "", note: str = "") -> None:
-    """One machine-readable ``RESULT`` line (the format of benchmarks/results.py, when present)."""
-    try:
-        from results import report  # benchmarks/results.py: make bench collects these lines
-    except ImportError:
-        fields = [f"RESULT {name}={value:.4g}"]
-        if unit:
-            fields.append(f"unit={unit}")
-        fields.append("pass=-")
-        print(" ".join(fields), flush=True)
-        return
+    """One machine-readable ``RESULT`` line (benchmarks/results.py; `make bench` collects them)."""
+    from benchmarks.results import report
+
     report(name, value, unit=unit, target=target, note=note)
 
 
@@ -331,6 +323,17 @@ def _groups_table(report: dict[str, dict]) -> None:
     for group, row in report[OURS]["groups"].items():
         f1s = " ".join(f"{report[n]['groups'][group]['f1']:16.3f}" for n in SYSTEMS)
         print(f"    {group:<7} {row['pages']:5d} {f1s}")
+
+
+def _results(prefix: str, rows: dict[str, dict], *, with_f1: bool = False) -> None:
+    """RESULT lines: ours P/R (and F1 unless reported apart with a target), each trafilatura
+    mode's F1."""
+    result(f"{prefix}_precision", rows[OURS]["precision"])
+    result(f"{prefix}_recall", rows[OURS]["recall"])
+    if with_f1:
+        result(f"{prefix}_f1", rows[OURS]["f1"])
+    result(f"{prefix}_f1_trafilatura_default", rows["trafilatura default"]["f1"])
+    result(f"{prefix}_f1_trafilatura_precision", rows["trafilatura favor_precision"]["f1"])
 
 
 def _best_trafilatura(rows: dict[str, dict], key=lambda row: row["f1"]) -> float:
@@ -356,9 +359,8 @@ def main() -> None:
             seconds[name] += report[name]["seconds"]
         pages_done += len(pages)
         _groups_table(report)
-        best = _best_trafilatura(report)
+        _results("extraction.scrapinghub", report)
         result("extraction.scrapinghub_f1", report[OURS]["f1"], target=">=0.970")
-        result("extraction.scrapinghub_f1_trafilatura_best", best)
         for group, row in report[OURS]["groups"].items():
             result(
                 f"extraction.scrapinghub_group_{group}_f1", row["f1"], note=f"{row['pages']} pages"
@@ -383,12 +385,11 @@ def main() -> None:
         groups = report[OURS]["groups"]
         _groups_table(report)
         best = _best_trafilatura(report)
+        _results("extraction.dev", report)
         result("extraction.dev_f1", report[OURS]["f1"], target=f">={best + 0.015:.3f}")
-        result("extraction.dev_f1_trafilatura_best", best)
         for part in ("dev", "held_out"):
-            best_part = _best_trafilatura(report, key=lambda row, part=part: row[part]["f1"])
-            result(f"extraction.dev_{part}_f1", report[OURS][part]["f1"])
-            result(f"extraction.dev_{part}_f1_trafilatura_best", best_part)
+            rows = {name: report[name][part] for name in SYSTEMS}
+            _results(f"extraction.dev_{part}", rows, with_f1=True)
         for group, row in groups.items():
             result(f"extraction.dev_group_{group}_f1", row["f1"], note=f"{row['pages']} pages")
         if args.show_worst:

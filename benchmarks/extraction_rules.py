@@ -21,12 +21,11 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import extraction  # noqa: E402  (benchmarks/extraction.py: the data loaders)
 import trafilatura  # noqa: E402
 
 import ingest.extract as ie  # noqa: E402
+from benchmarks import extraction  # noqa: E402  (the data loaders)
 from ingest.encoding import decode_html  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "extraction"

@@ -130,8 +130,11 @@ def ingest_flow(
     home: str | None = None,
     batch_size: int | None = None,
     force: bool = False,
+    include_comments: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Ingest pages from files, folders, URLs, feeds or sitemaps; returns one row per document.
+
+    ``include_comments`` keeps reader comments (default: the settings', off).
 
     ``inputs`` and ``store_url`` may be the redacted forms ``ingest.security.protect`` gave the
     CLI (Prefect keeps flow parameters): the originals are looked up in this process.
@@ -140,7 +143,9 @@ def ingest_flow(
     """
     inputs = [reveal(item) for item in inputs]
     store_url = reveal(store_url) if store_url else store_url
-    settings = load_settings(store_url=store_url, home=home, batch_size=batch_size)
+    settings = load_settings(
+        store_url=store_url, home=home, batch_size=batch_size, include_comments=include_comments
+    )
     logger = get_run_logger()
     times: dict[str, float] = {"resolve": 0.0, "load": 0.0, "process": 0.0}
     rows: list[dict[str, Any]] = []

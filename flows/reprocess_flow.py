@@ -42,6 +42,11 @@ class ReprocessParameters(BaseModel):
         default=False, description="Redo every document, even when nothing changed."
     )
     batch_size: int = Field(default=128, ge=1, le=10_000, description="Documents per task.")
+    include_comments: bool | None = Field(
+        default=None,
+        description="Keep reader comments as paragraphs marked comment "
+        "(default: the worker's INGEST_INCLUDE_COMMENTS, off).",
+    )
     store_url: str | None = Field(
         default=None, description="SQLAlchemy URL of the store (default: the worker's settings)."
     )
@@ -110,7 +115,12 @@ def _settings_of(params: ReprocessParameters) -> Settings:
     """The run's settings; a store URL the CLI redacted (``ingest.security.protect``, since
     Prefect keeps flow parameters) is looked up in this process."""
     store_url = reveal(params.store_url) if params.store_url else None
-    return load_settings(store_url=store_url, home=params.home, batch_size=params.batch_size)
+    return load_settings(
+        store_url=store_url,
+        home=params.home,
+        batch_size=params.batch_size,
+        include_comments=params.include_comments,
+    )
 
 
 @flow(name="reprocess-archive-on-dask", log_prints=True)

@@ -39,11 +39,20 @@ class Settings(BaseSettings):
     # ~50 ms per task stays under 10 % of the work (benchmarks/orchestration.py)
     batch_size: int = 128
     extract_max_bytes: int = 50 * 1024 * 1024  # larger pages fail extraction ("page too large")
+    # reader comments are not the source's text: kept (as "comment" paragraphs after the body)
+    # only when asked for
+    include_comments: bool = False
     # Translation engine (see ingest.translate.engine and benchmarks/translation.py).
     translate_beam_size: int = 1  # 1 = greedy, ~3x faster than argos' beam 4
-    translate_max_batch_size: int = 64  # sentences per CTranslate2 batch
+    translate_max_batch_size: int = 64  # hypotheses (sentences x beam) per batch
     translate_threads: int | None = None  # CPU threads per model; default: all usable cores
     translate_max_decoding_length: int = 256  # output tokens per sentence, at most
+    # Paragraphs whose translation confidence (exp of the model's mean token log-probability,
+    # 0..1) is below this are marked low-confidence; a document whose foreign text is mostly
+    # low-confidence gets the status "low-confidence". None (default): each package's own
+    # measured threshold, else ingest.translate.confidence.DEFAULT_MIN_CONFIDENCE (README,
+    # "Translation confidence").
+    min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
 
     # Fetching (ingest.fetch). Politeness is per host (host:port); retries cover network errors,
     # 408, 429 and 5xx; a Retry-After longer than fetch_max_retry_after gives up instead of waiting.
@@ -64,6 +73,10 @@ class Settings(BaseSettings):
     conditional_get: bool = True  # ETag / Last-Modified; a 304 yields "unchanged (304)"
     allow_loopback: bool = False  # SSRF guard: allow 127.0.0.0/8 and ::1 (local testing)
     warc_max_bytes: int = 1_000_000_000  # rotate WARC files past this size
+    # The local Prefect server of runs without PREFECT_API_URL (flows.local_server): kept this
+    # many minutes after its last use (0 = a temporary server per run), with the Prefect UI.
+    server_idle_minutes: float = Field(default=15.0, ge=0)
+    server_ui: bool = True
     # INGEST_SECRET_QUERY_KEYS (query keys whose values are redacted) is read by ingest.security:
     # document models redact their URLs when built, where no Settings object is at hand.
 

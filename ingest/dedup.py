@@ -17,6 +17,10 @@ optimal parameters for a slightly lower threshold, for recall); a candidate join
 only if the exact Jaccard of the two sets reaches the threshold, so LSH never adds false
 positives. Buckets live in the store (``dedup_bands``), which makes grouping incremental and
 shared by every worker.
+
+What feeds the features is decided by ``ingest.grouping`` (trusted English only, no site
+template, no comments). Two pages of one site are compared without the lines both carry
+(``compared_features``): a promo or ticket box on every page is the site's, not the story's.
 """
 
 from __future__ import annotations
@@ -24,9 +28,9 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 THRESHOLD = 0.22  # exact Jaccard of feature sets to be "the same story"
 LSH_THRESHOLD = 0.12  # bands tuned for this, below THRESHOLD, so few true pairs are missed
@@ -35,6 +39,9 @@ MIN_FEATURES = 8  # fewer entity tokens than this: too little to compare, never 
 SEED = 1
 MAX_CANDIDATES = 50  # per new document: the stored ones sharing most LSH buckets
 NOVELTY = 0.8  # a document this similar to a stored one adds no LSH buckets of its own
+# Two pages of one site whose shared lines are at least this share of either page's text are
+# copies (one story at two addresses, a teaser and the article): compared on all their lines.
+COPY_SHARE = 0.5
 
 _STOP_TEXT = """
     a about above after again against all also am an and any are as at be because been before
@@ -79,6 +86,39 @@ def jaccard(a: set[str], b: set[str]) -> float:
 def similar(a: set[str], b: set[str], threshold: float = THRESHOLD) -> bool:
     """Same story: enough features on both sides and exact Jaccard at least ``threshold``."""
     return min(len(a), len(b)) >= MIN_FEATURES and jaccard(a, b) >= threshold
+
+
+class Line(Protocol):
+    """A line of a page as grouping keeps it (``ingest.grouping.GroupingLine``)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def chars(self) -> int: ...
+    @property
+    def features(self) -> frozenset[str]: ...
+
+
+def compared_features(a: Sequence[Line], b: Sequence[Line]) -> tuple[set[str], set[str]]:
+    """The features two pages of one site are compared on: without the lines both carry
+    (site chrome), unless those lines are most of either page (``COPY_SHARE``: a copy)."""
+    shared = {line.key for line in a} & {line.key for line in b}
+    if shared and max(_share(a, shared), _share(b, shared)) < COPY_SHARE:
+        a = [line for line in a if line.key not in shared]
+        b = [line for line in b if line.key not in shared]
+    return _union(a), _union(b)
+
+
+def _share(lines: Sequence[Line], keys: set[str]) -> float:
+    total = sum(line.chars for line in lines)
+    return sum(line.chars for line in lines if line.key in keys) / total if total else 0.0
+
+
+def _union(lines: Iterable[Line]) -> set[str]:
+    out: set[str] = set()
+    for line in lines:
+        out |= line.features
+    return out
 
 
 # (bands, rows per band): datasketch's optimal parameters (equal weights for false positives

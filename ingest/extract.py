@@ -27,7 +27,7 @@ from trafilatura.xml import xmltotxt
 
 from ingest.encoding import decode_html
 from ingest.fetch.decode import CorruptCompressed, TooLarge, decompress_bounded
-from ingest.models import Extracted, RawPage, site_key, web_site_of
+from ingest.models import BODY, COMMENT, Extracted, RawPage, site_key, web_site_of
 
 __all__ = [
     "EXTRACTOR_VERSION",
@@ -622,12 +622,15 @@ def extract(
     *,
     site_boilerplate: Collection[str] = (),
     max_bytes: int = MAX_BYTES,
+    include_comments: bool = False,
 ) -> Extracted:
     """Main text (clean paragraphs, in page order) and metadata of a page.
 
     ``site_boilerplate`` holds normalised lines learned by :func:`learn_site_boilerplate` for
     the page's site; matching paragraphs are dropped, and the version recorded names them
-    (:func:`extractor_version`). Raises :class:`ExtractionError`.
+    (:func:`extractor_version`). ``include_comments`` appends the page's reader comments as
+    ``"comment"`` paragraphs after the article (``ingest.comments``); the article's own
+    paragraphs are the same either way. Raises :class:`ExtractionError`.
     """
     body = _check_body(page, max_bytes)
     html = decode_html(body, page.headers)
@@ -644,17 +647,31 @@ def extract(
     if not paragraphs or _only_link_text(tree, paragraphs):
         raise ExtractionError("no main text")
     paragraphs = _with_standfirst(tree, paragraphs, site_boilerplate)
-    version = extractor_version(frozenset(site_boilerplate))
-    return Extracted.extend(page, paragraphs=paragraphs, extractor=version, **meta)
+    kinds: list[str] = []
+    if include_comments:
+        from ingest.comments import reader_comments
+
+        comments = reader_comments(
+            tree, url=url, body=paragraphs, site_boilerplate=site_boilerplate
+        )
+        if comments:
+            kinds = [BODY] * len(paragraphs) + [COMMENT] * len(comments)
+            paragraphs = paragraphs + comments
+    version = extractor_version(frozenset(site_boilerplate), comments=include_comments)
+    return Extracted.extend(
+        page, paragraphs=paragraphs, paragraph_kinds=kinds, extractor=version, **meta
+    )
 
 
-def extractor_version(template: frozenset[str]) -> str:
-    """The extractor's version, plus a digest of the site template it removed, if any: a
-    template that grows makes the site's documents changed, so reprocessing redoes them."""
+def extractor_version(template: frozenset[str], *, comments: bool = False) -> str:
+    """The extractor's version (``+comments`` when reader comments are kept), plus a digest of
+    the site template it removed, if any: a template that grows, or the comments option
+    switched, makes the site's documents changed, so reprocessing redoes them."""
+    base = f"{EXTRACTOR_VERSION}+comments" if comments else EXTRACTOR_VERSION
     if not template:
-        return EXTRACTOR_VERSION
+        return base
     digest = hashlib.sha256("\n".join(sorted(template)).encode("utf-8")).hexdigest()[:12]
-    return f"{EXTRACTOR_VERSION}+site-{digest}"
+    return f"{base}+site-{digest}"
 
 
 class Extractor:
@@ -666,11 +683,20 @@ class Extractor:
     """
 
     def __init__(
-        self, templates: Mapping[str, frozenset[str]] | None = None, *, max_bytes: int = MAX_BYTES
+        self,
+        templates: Mapping[str, frozenset[str]] | None = None,
+        *,
+        max_bytes: int = MAX_BYTES,
+        include_comments: bool = False,
     ) -> None:
         self.templates = dict(templates or {})  # site -> normalised template lines
         self.max_bytes = max_bytes
-        self._versions = {site: extractor_version(lines) for site, lines in self.templates.items()}
+        self.include_comments = include_comments  # reader comments as "comment" paragraphs
+        self._base_version = extractor_version(frozenset(), comments=include_comments)
+        self._versions = {
+            site: extractor_version(lines, comments=include_comments)
+            for site, lines in self.templates.items()
+        }
 
     def template_of(self, page: RawPage) -> frozenset[str]:
         """The learned template of the page's web site (none for local files)."""
@@ -680,11 +706,17 @@ class Extractor:
     def version_of(self, page: RawPage) -> str:
         """The extractor version :meth:`extract` will record for this page."""
         site = web_site_of(page.final_url or page.url)
-        return self._versions.get(site, EXTRACTOR_VERSION) if site else EXTRACTOR_VERSION
+        base = self._base_version
+        return self._versions.get(site, base) if site else base
 
     def extract(self, page: RawPage) -> Extracted:
         """Main text and metadata of the page, its site's template removed (see :func:`extract`)."""
-        return extract(page, site_boilerplate=self.template_of(page), max_bytes=self.max_bytes)
+        return extract(
+            page,
+            site_boilerplate=self.template_of(page),
+            max_bytes=self.max_bytes,
+            include_comments=self.include_comments,
+        )
 
 
 def _only_link_text(tree: HtmlElement, paragraphs: list[str]) -> bool:

@@ -6,18 +6,22 @@ document language is a letter-weighted vote over paragraphs; short, unsure strin
 captions) fall back to it when their script allows.
 
 Backends sit behind one small interface (``LanguageDetector``). The default ("auto") was chosen by
-measurement on the lingua test set (``benchmarks/language.py``, 19 configured languages: macro
-accuracy 90.1 / 97.6 / 99.8 % on words / word pairs / sentences, langdetect 72.5 / 85.8 / 99.3):
+measurement on the lingua test set (``benchmarks/language.py``, 19 configured languages; figures
+in README.md):
 
 * script rules first: Hangul means Korean, kana Japanese, Thai script Thai, and a script that no
   configured language uses means "und" (unsupported). Cheap and exact.
 * short text (< ``LONG_TEXT_LETTERS`` letters): a log-linear combination of lingua (low accuracy
   mode: loads in 0.1 s and ~40 MB, where high accuracy takes ~4 s and ~300 MB), py3langid, and
-  word frequencies (wordfreq's "small" lists, read straight from its data files). The n-gram
-  models know letters, not words: "nations" looks French to them, but it is a common English word.
+  word frequencies (wordfreq's lists, read straight from its data files). The n-gram models know
+  letters, not words: "nations" looks French to them, but it is a common English word. Words no
+  list knows fall back to the n-gram models' view of that word alone. The weights are a
+  conditional logit fitted on one half of the benchmark (``benchmarks/language_fit.py``), so the
+  confidence is calibrated; the other half measures what the fit never saw.
 * long text: py3langid restricted to the configured languages, best measured on sentences and
-  fast. Its unrestricted scores (same pass) also tell when a long text is clearly in a language we
-  do not support; that is reported as "und" rather than forced into a configured language.
+  fast. Its unrestricted scores (same pass) also tell when a text of 30 letters or more is
+  clearly in a language we do not support; that is reported as "und" rather than forced into a
+  configured language.
 
 Everything is deterministic (langdetect is seeded) and loads lazily from installed packages only.
 """
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import math
 import re
 import threading
@@ -41,7 +46,10 @@ if TYPE_CHECKING:
     from ingest.models import Detected, Extracted
 
 UND = "und"
-RULES_VERSION = "1"
+# Part of every detector's name, which is stored as provenance: bump it whenever the rules,
+# weights or word lists change what is detected, so that stored documents are redone.
+# 2: large word lists, fitted short-text weights with back-off, Brahmic script weight.
+RULES_VERSION = "2"
 
 # ---------------------------------------------------------------------------------------------
 # Public types
@@ -128,9 +136,17 @@ _CHAR_SCRIPT: dict[str, str | None] = {}  # memo: character -> script of the let
 _ASCII_LETTERS = re.compile(r"[A-Za-z]")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _WORD = re.compile(r"[^\W\d_]+")
+_LN10 = math.log(10)
+# Natural log of the smallest frequency in wordfreq's "small" lists (1e-6).
+SMALL_LIST_CUTOFF_LOG = -6 * _LN10
 
 # Han, Hangul and kana carry about as much as 2-3 Latin letters each (a syllable or a word).
-_SCRIPT_WEIGHT = {"hangul": 2.5, "kana": 2.0, "han": 2.5}
+# Brahmic scripts (Devanagari, Thai, ...) write a syllable in ~1.5-2 code points (consonant plus
+# vowel sign), Latin in ~2.5-3 letters: each counts 1.5, so the English boilerplate of a Hindi
+# or Thai sentence ("Share to Twitter ...") does not outweigh it.
+_BRAHMIC = ("devanagari", "bengali", "gurmukhi", "gujarati", "tamil", "telugu", "kannada",
+            "malayalam", "sinhala", "thai", "lao", "khmer", "myanmar")  # fmt: skip
+_SCRIPT_WEIGHT = {"hangul": 2.5, "kana": 2.0, "han": 2.5} | dict.fromkeys(_BRAHMIC, 1.5)
 _CJK = frozenset({"hangul", "kana", "han"})
 # Scripts with spaces between words: the word-frequency model applies.
 _SPACED = frozenset({"latin", "cyrillic", "greek", "arabic", "devanagari", "hebrew", "armenian"})
@@ -347,23 +363,42 @@ class _Py3langid:
         return _softmax(restricted), self.labels[best_index], best_p
 
 
-class _WordFrequencies:
-    """Word frequencies per language from wordfreq's "small" lists (read without importing it).
+@dataclass(frozen=True)
+class _WordList:
+    """One language's word list as sorted 64-bit word hashes and their frequencies.
 
-    Importing wordfreq costs ~1 s (regex, ftfy, langcodes); its data files are plain msgpack.
+    Hashes instead of a dict of strings: the lists hold ~1.4 M words over the Latin and
+    Cyrillic languages, ~160 MB as dicts, ~14 MB as arrays. ``hash()`` of a str is
+    salted per process, but a query word is wrongly found only if it collides with a listed
+    word in 64 bits (odds ~1e-13 per lookup), so results are the same in every process.
     """
 
-    FLOOR_LOG = math.log(1e-7)  # an unknown word counts as this frequent
+    hashes: Any  # numpy int64, sorted
+    centibels: Any  # numpy uint16: frequency as centibels below 1 (0 = every word)
+    cutoff_log: float  # natural log of the smallest frequency the list holds
+
+
+class _WordFrequencies:
+    """Word frequencies per language from wordfreq's lists (read without importing wordfreq).
+
+    The "large" lists where wordfreq has one (cut at a frequency of 1e-7: rarer words cost
+    load time and no accuracy on the tuning half), else the "small" ones (down to 1e-6).
+    Importing wordfreq costs ~1 s (regex, ftfy, langcodes); its data files are plain msgpack:
+    one array of buckets, bucket *i* holding the words of frequency 10^(-i/100).
+    """
+
+    # Words rarer than 10^(-MAX_CENTIBELS/100) are left out: the rarest buckets are the largest.
+    MAX_CENTIBELS = 700
 
     def __init__(self) -> None:
         spec = util.find_spec("wordfreq")
         locations = list(spec.submodule_search_locations or []) if spec else []
         self._data = Path(locations[0]) / "data" if locations else None
-        self._lists: dict[str, dict[str, int] | None] = {}
+        self._lists: dict[str, _WordList | None] = {}
         self._lock = threading.Lock()
 
-    def words(self, language: str) -> dict[str, int] | None:
-        """word -> frequency in centibels below 1 (0 = every word), or None without a list."""
+    def word_list(self, language: str) -> _WordList | None:
+        """The list of one language (loaded once), or None when wordfreq has none."""
         if language in self._lists:
             return self._lists[language]
         with self._lock:
@@ -371,28 +406,52 @@ class _WordFrequencies:
                 self._lists[language] = self._load(language)
         return self._lists[language]
 
-    def _load(self, language: str) -> dict[str, int] | None:
+    def _load(self, language: str) -> _WordList | None:
         import msgpack
+        import numpy as np
 
-        path = self._data / f"small_{language}.msgpack.gz" if self._data else None
-        if path is None or not path.exists():
+        if self._data is None:
+            return None
+        for size in ("large", "small"):
+            path = self._data / f"{size}_{language}.msgpack.gz"
+            if path.exists():
+                break
+        else:
             return None
         with gzip.open(path, "rb") as handle:
-            data = msgpack.unpackb(handle.read(), raw=False)
-        return {word: index for index, bucket in enumerate(data[1:]) for word in bucket}
+            # Streamed, so that the buckets past MAX_CENTIBELS are never decoded.
+            unpacker = msgpack.Unpacker(handle, raw=False, max_buffer_size=0)
+            count = unpacker.read_array_header() - 1
+            unpacker.skip()  # the header: {"format": "cB", "version": 1}
+            buckets = [unpacker.unpack() for _ in range(min(count, self.MAX_CENTIBELS))]
+        hashes = np.fromiter(map(hash, itertools.chain.from_iterable(buckets)), dtype=np.int64)
+        centibels = np.repeat(
+            np.arange(len(buckets), dtype=np.uint16), [len(bucket) for bucket in buckets]
+        )
+        order = np.argsort(hashes)
+        return _WordList(hashes[order], centibels[order], -len(buckets) / 100 * _LN10)
 
-    def log_likelihood(self, words: Sequence[str], language: str) -> float:
-        """Sum of log word frequencies above the floor (0 for a language without a list)."""
-        table = self.words(language)
-        if table is None or not words:
-            return 0.0
-        floor = self.FLOOR_LOG
-        total = 0.0
-        for word in words:
-            index = table.get(word)
-            if index is not None:
-                total += max(-index / 100 * math.log(10), floor) - floor
-        return total
+    def lookup(self, words: Sequence[str], language: str) -> tuple[float, list[bool], float]:
+        """Sum of the log frequencies of the words the language's list holds, which words it
+        holds, and the log of the rarest frequency it holds (a language without a list holds
+        no word, at the small lists' floor)."""
+        table = self.word_list(language)
+        if table is None:
+            return 0.0, [False] * len(words), SMALL_LIST_CUTOFF_LOG
+        if not words:
+            return 0.0, [], table.cutoff_log
+        import numpy as np
+
+        queries = np.fromiter((hash(word) for word in words), dtype=np.int64, count=len(words))
+        index = np.minimum(np.searchsorted(table.hashes, queries), len(table.hashes) - 1)
+        found = table.hashes[index] == queries
+        known = -float(table.centibels[index[found]].sum()) / 100 * _LN10
+        return known, found.tolist(), table.cutoff_log
+
+    def log_likelihood(self, words: Sequence[str], language: str) -> tuple[float, int, float]:
+        """Like :meth:`lookup`, with the number of words the list lacks."""
+        known, found, cutoff_log = self.lookup(words, language)
+        return known, len(words) - sum(found), cutoff_log
 
 
 T = TypeVar("T")
@@ -471,8 +530,11 @@ class ScriptDetector:
         return [self.detect(t) for t in texts]
 
 
-# Texts with at least this many letters (of their dominant script) are "long".
-LONG_TEXT_LETTERS = 30
+# Texts with at least this many letters (of their dominant script) are "long". Up to 50 the
+# word model still helps (tuning half of the benchmark's sentences: 99.78 -> 99.86 %).
+LONG_TEXT_LETTERS = 50
+# From this many letters, a text py3langid finds clearly in an unconfigured language is "und".
+UNSUPPORTED_MIN_LETTERS = 30
 # A long text whose best guess over all of py3langid's 97 languages is an unconfigured language
 # with at least this probability is reported "und" (unsupported), not forced into a configured one.
 UNSUPPORTED_PROBABILITY = 0.95
@@ -480,14 +542,23 @@ UNSUPPORTED_PROBABILITY = 0.95
 HAN_ONLY_UNSURE_CHARS = 20
 
 # Models and their weights in a log-linear combination, for short and for long text. "words" is
-# the word-frequency log-likelihood (only for scripts with spaces between words). Weights were
-# tuned on one half of the benchmark and checked on the other (benchmarks/language.py).
-AUTO_SHORT: dict[str, float] = {"lingua": 1.0, "py3langid": 1.0, "words": 1.5}
+# the word-frequency log-likelihood (only for scripts with spaces between words); a word that a
+# language's list lacks adds "floor" times the log of the list's rarest frequency, plus
+# "unknown". The short-text weights are a conditional logit fitted (log loss) on the tuning half
+# of the benchmark by benchmarks/language_fit.py; they are calibrated as they stand
+# (SHORT_TEMPERATURE 1), so the softmax of the combination is the confidence.
+AUTO_SHORT: dict[str, float] = {
+    "lingua": 0.04, "py3langid": 0.26, "words": 0.86, "floor": 0.46, "unknown": -6.94,
+    "lingua_unknown": 0.18, "py3langid_unknown": 0.57,
+}  # fmt: skip
 AUTO_LONG: dict[str, float] = {"py3langid": 1.0}
-# Models multiplied together are overconfident: the combined log-scores are divided by the sum of
-# the model weights times this. The argmax is unchanged; with 1.5, Latin-script words given
+SHORT_TEMPERATURE = 1.0
+# Models multiplied together without fitted weights are overconfident: their combined log-scores
+# are divided by the sum of the model weights times this. With 1.5, Latin-script words given
 # 0.7-0.9 were right 92% of the time and those given 0.9-0.99 98% (benchmark, first 150 each).
 CONFIDENCE_TEMPERATURE = 1.5
+_MODELS = frozenset({"lingua", "py3langid"})  # the text-level models (for the legacy rule)
+# Natural log of the smallest frequency in wordfreq's "small" lists (1e-6).
 
 
 class HybridDetector:
@@ -505,6 +576,7 @@ class HybridDetector:
         short: dict[str, float] | None = None,
         long: dict[str, float] | None = None,
         low_accuracy: bool = True,
+        short_temperature: float | None = None,
     ) -> None:
         self.scripts = ScriptDetector(languages)
         self.languages = self.scripts.languages
@@ -512,6 +584,11 @@ class HybridDetector:
         self._short = dict(AUTO_SHORT if short is None else short)
         self._long = dict(AUTO_LONG if long is None else long)
         self._low = low_accuracy
+        # Divides the short-text combination; None: CONFIDENCE_TEMPERATURE times the sum of
+        # the model weights (for weights that were not fitted together).
+        if short is None and short_temperature is None:
+            short_temperature = SHORT_TEMPERATURE
+        self._short_temperature = short_temperature
         self._lazy = _Lazy()
         used = set(self._short) | set(self._long)
         parts = []
@@ -543,7 +620,7 @@ class HybridDetector:
             self.detect(text)
         for language in self.languages:
             if "words" in self._short:
-                self.words.words(language)
+                self.words.word_list(language)
 
     # Scoring ------------------------------------------------------------------------------
     def _combined(
@@ -565,18 +642,55 @@ class HybridDetector:
                 used += 1
                 _add_log(log_scores, scores, models["lingua"], self.lingua.languages)
         if "words" in models and group in _SPACED and used:
-            words = [w.lower() for w in _WORD.findall(text)]
-            weight = models["words"]
-            for code in log_scores:
-                log_scores[code] += weight * self.words.log_likelihood(words, code)
+            self._add_words(log_scores, text, models)
         if not used:
             return {}, best_any, best_any_p
-        temper = sum(w for m, w in models.items() if m != "words") * CONFIDENCE_TEMPERATURE
+        temper = self._short_temperature if models is self._short else None
+        if temper is None:
+            temper = sum(w for m, w in models.items() if m in _MODELS) * CONFIDENCE_TEMPERATURE
         return _softmax({k: v / temper for k, v in log_scores.items()}), best_any, best_any_p
+
+    def _add_words(self, log_scores: dict[str, float], text: str, models: dict[str, float]) -> None:
+        """Add each candidate's word-level evidence: ``words`` times the log frequencies of the
+        words its list holds; for each word it lacks, ``floor`` times the log of the list's
+        rarest frequency plus ``unknown`` (a list cut at 1e-6 lacks more words of its own
+        language than one cut at 1e-7: the fitted ``floor`` weighs that depth), plus the
+        n-gram models' log-probabilities of that word alone (``lingua_unknown``,
+        ``py3langid_unknown``): a back-off to the spelling of the words no list knows."""
+        words = [w.lower() for w in _WORD.findall(text)]
+        weight = models["words"]
+        floor = models.get("floor", weight)
+        per_unknown = models.get("unknown", 0.0)
+        backoff = {m: models.get(f"{m}_unknown", 0.0) for m in ("lingua", "py3langid")}
+        candidates = frozenset(log_scores)
+        spelled: dict[str, dict[str, float]] = {}  # word -> candidate -> weighted log-prob.
+        for code in log_scores:
+            known, found, cutoff_log = self.words.lookup(words, code)
+            unknown = [word for word, hit in zip(words, found, strict=True) if not hit]
+            score = weight * known + len(unknown) * (floor * cutoff_log + per_unknown)
+            if backoff["lingua"] or backoff["py3langid"]:
+                for word in unknown:
+                    if word not in spelled:
+                        spelled[word] = self._spelling(word, candidates, backoff)
+                    score += spelled[word][code]
+            log_scores[code] += score
+
+    def _spelling(
+        self, word: str, candidates: frozenset[str], weights: dict[str, float]
+    ) -> dict[str, float]:
+        """The n-gram models' weighted log-probabilities of one word, per candidate."""
+        total = dict.fromkeys(candidates, 0.0)
+        if weights["py3langid"]:
+            scores, _best, _p = self.langid.scores(word, candidates)
+            _add_log(total, scores, weights["py3langid"], self.langid.languages)
+        if weights["lingua"]:
+            scores = self.lingua.scores(word, candidates)
+            _add_log(total, scores, weights["lingua"], self.lingua.languages)
+        return total
 
     def _unsupported(self, text: str, candidates: frozenset[str], letters: int) -> float:
         """py3langid's probability that a long text is in a language we do not support, else 0."""
-        if letters < LONG_TEXT_LETTERS or "py3langid" not in self._long:
+        if letters < UNSUPPORTED_MIN_LETTERS or "py3langid" not in self._long:
             return 0.0
         _scores, best_any, best_any_p = self.langid.scores(text, candidates)
         if best_any not in self._configured and best_any_p >= UNSUPPORTED_PROBABILITY:
@@ -600,13 +714,14 @@ class HybridDetector:
         long_text = letters >= LONG_TEXT_LETTERS
         models = self._long if long_text else self._short
         scores, best_any, best_any_p = self._combined(focused, group, candidates, models)
-        if (
-            long_text
-            and best_any is not None
-            and best_any not in self._configured
-            and best_any_p >= UNSUPPORTED_PROBABILITY
-        ):
-            return LanguageGuess(UND, round(best_any_p * share, 4))
+        unsupported = 0.0
+        if letters >= UNSUPPORTED_MIN_LETTERS:
+            if best_any is None:  # the models used did not include py3langid
+                unsupported = self._unsupported(focused, candidates, letters)
+            elif best_any not in self._configured and best_any_p >= UNSUPPORTED_PROBABILITY:
+                unsupported = best_any_p
+        if unsupported:
+            return LanguageGuess(UND, round(unsupported * share, 4))
         if not scores:
             return LanguageGuess(UND, 0.0)
         best = max(scores, key=lambda k: scores[k])
@@ -799,17 +914,33 @@ def detect_extracted(
     from ingest.models import Detected
 
     detector = detector or get_detector()
-    result = detect_document(
-        page.paragraphs, page.title, detector=detector, hint=page.language_hint
-    )
+    body = [page.paragraphs[i] for i in page.body_indices()]  # reader comments come after it
+    result = detect_document(body, page.title, detector=detector, hint=page.language_hint)
+    languages = [g.language for g in result.paragraphs]
+    languages += comment_languages(page.paragraphs[len(body) :], result, detector)
     return Detected.extend(
         page,
         language=result.language,
         language_confidence=result.confidence,
-        paragraph_languages=[g.language for g in result.paragraphs],
+        paragraph_languages=languages,
         title_language=result.title.language if result.title is not None else None,
         detector=provenance or detector.name,
     )
+
+
+def comment_languages(
+    comments: Sequence[str], document: DocumentLanguage, detector: LanguageDetector
+) -> list[str]:
+    """A language for each reader comment, like any paragraph, but no vote in the document's
+    language (comments are not the source's text); short unsure comments take the article's
+    language when their script allows, as paragraphs do."""
+    if not comments:
+        return []
+    guesses = detector.detect_many(list(comments))
+    return [
+        _fallback(guess, text, document.language, document.confidence).language
+        for text, guess in zip(comments, guesses, strict=True)
+    ]
 
 
 def guess_to_json(text: str, guess: LanguageGuess) -> dict[str, Any]:

@@ -72,16 +72,34 @@ class RawPage(_Stage):
         return hashlib.sha256(self.body).hexdigest()
 
 
+BODY = "body"
+COMMENT = "comment"
+
+
 class Extracted(RawPage):
-    """Main text and metadata of the page, boilerplate removed."""
+    """Main text and metadata of the page, boilerplate removed.
+
+    ``paragraph_kinds`` is aligned with ``paragraphs``: ``"body"`` (the source's own text) or
+    ``"comment"`` (a reader comment, kept only when asked for; always after the body). An
+    empty list means every paragraph is body (documents extracted before comments existed).
+    """
 
     paragraphs: list[str]
+    paragraph_kinds: list[str] = Field(default_factory=list)
     title: str | None = None
     author: str | None = None
     date: str | None = None  # ISO 8601 date as published, when the page states it
     sitename: str | None = None
     canonical_url: str | None = None
     extractor: str  # name and version, e.g. "trafilatura-2.3.1+ingest-0.1.0"
+
+    def kind_of(self, index: int) -> str:
+        """``"body"`` or ``"comment"`` for paragraph ``index``."""
+        return paragraph_kind(self.paragraph_kinds, index)
+
+    def body_indices(self) -> list[int]:
+        """Positions of the paragraphs that are the source's own text (not reader comments)."""
+        return [i for i in range(len(self.paragraphs)) if self.kind_of(i) == BODY]
 
 
 class Detected(Extracted):
@@ -103,12 +121,23 @@ class Translated(Detected):
     english: list[str | None]
     title_english: str | None = None
     translator: str | None = None  # package id and version(s) used, e.g. "translate-ko_en@1.1"
-    translation_status: str  # "english", "translated", "partial: …", "untranslated: …"
+    # "english", "translated", "partial: …", "untranslated: …", "low-confidence: …"
+    translation_status: str
     # "lang:package-key" (or "lang:none") for every non-English language met; a rerun is a no-op
     # only while the installed packages still give the same fingerprint
     translation_fingerprint: str = ""
     memory_hits: int = 0  # sentences answered by the translation memory
     model_sentences: int = 0  # sentences sent to a model
+    # The model's own confidence in each English paragraph, aligned with ``paragraphs``:
+    # exp(token-weighted mean log-probability of its sentences), in (0, 1], higher = more
+    # trusted (see ingest.translate.confidence). None = no model translation (English original,
+    # untranslated, language-neutral); an empty list = unknown (stored before scores existed).
+    paragraph_confidence: list[float | None] = Field(default_factory=list)
+    title_confidence: float | None = None
+    # True = translated by a model with a confidence below the threshold in force then
+    # (``Settings.min_confidence``); aligned with ``paragraphs``, empty = unknown.
+    low_confidence: list[bool] = Field(default_factory=list)
+    title_low_confidence: bool = False
 
     def foreign_paragraphs(self, target: str = "en") -> int:
         """Paragraphs that need translation (not in the target language, not language-neutral)."""
@@ -116,6 +145,12 @@ class Translated(Detected):
 
     def translated_paragraphs(self, target: str = "en") -> int:
         return count_translated(self.paragraphs, self.paragraph_languages, self.english, target)
+
+
+def paragraph_kind(kinds: Sequence[str | None], index: int) -> str:
+    """The kind of paragraph ``index`` given a (possibly empty or stored-NULL) kinds list."""
+    kind = kinds[index] if index < len(kinds) else None
+    return kind or BODY
 
 
 def count_foreign(paragraphs: Sequence[str], languages: Sequence[str], target: str) -> int:

@@ -39,7 +39,7 @@ class Outcome:
 
     url: str
     source: str
-    status: str  # "ok", "partial", "untranslated", "failed", "unchanged"
+    status: str  # "ok", "partial", "untranslated", "low-confidence", "failed", "unchanged"
     language: str | None = None
     title: str | None = None
     paragraphs: int = 0
@@ -92,7 +92,9 @@ class Pipeline:
         self.engine = engine or TranslationEngine.from_settings(
             settings, memory=self.store.translation_memory()
         )
-        self.translator = DocumentTranslator(self.engine, settings.target_language)
+        self.translator = DocumentTranslator(
+            self.engine, settings.target_language, settings.min_confidence
+        )
         self.force = force
         self.times = StageTimes()
         # provenance of the language decision: the model and the languages it may choose from
@@ -149,7 +151,11 @@ class Pipeline:
                 if site is not None:
                     sites.add(site)
         templates = {site: self.store.site_boilerplate(site) for site in sorted(sites)}
-        extractor = Extractor(templates, max_bytes=self.settings.extract_max_bytes)
+        extractor = Extractor(
+            templates,
+            max_bytes=self.settings.extract_max_bytes,
+            include_comments=self.settings.include_comments,
+        )
         return Batch(versions=versions, extractor=extractor)
 
     def _extract_and_detect(

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 # Statuses whose reason a person should read: the run did not fully do its job for them.
-ATTENTION_STATUSES = ("failed", "partial", "untranslated")
+ATTENTION_STATUSES = ("failed", "partial", "untranslated", "low-confidence")
 # Widths in character cells (a CJK character takes two). The Prefect UI shows a table artifact
 # without wrapping, in about 830 px of a 1400 px window: a source label, the status and a reason
 # of these widths fit side by side (tests/test_prefect_ui.py measures it in chromium).
@@ -125,7 +125,7 @@ def status_counts(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
 
 
 def needing_attention(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Rows of failed, partial and untranslated documents, in run order."""
+    """Rows of failed, partial, untranslated and low-confidence documents, in run order."""
     return [row for row in rows if row["status"] in ATTENTION_STATUSES]
 
 

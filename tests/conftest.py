@@ -20,8 +20,32 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 # Set before prefect is first imported: settings are read once.
-os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="ingest-test-prefect-")
+os.environ["PREFECT_HOME"] = SESSION_PREFECT_HOME = tempfile.mkdtemp(prefix="ingest-test-prefect-")
 os.environ.pop("PREFECT_API_URL", None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_kept_prefect_server_outlives_the_tests(tmp_path_factory):
+    """`ingest run` keeps a local Prefect server (flows.local_server): the session's runs share
+    one, tests with their own PREFECT_HOME start theirs. All of them stop when the session ends,
+    instead of idling on for INGEST_SERVER_IDLE_MINUTES."""
+    yield
+    import contextlib
+
+    import psutil
+
+    from flows.local_server import LocalServerError, ServerPaths, stop_server
+
+    roots = [Path(SESSION_PREFECT_HOME).resolve(), tmp_path_factory.getbasetemp().resolve()]
+    folders = set()
+    for process in psutil.process_iter(["cmdline"]):
+        command = process.info["cmdline"] or []
+        if "flows.local_server" in command and "keep" in command[:-1]:
+            folders.add(Path(command[command.index("keep") + 1]).resolve())
+    for folder in folders:
+        if any(folder.is_relative_to(root) for root in roots):
+            with contextlib.suppress(LocalServerError, OSError):
+                stop_server(ServerPaths(folder))
 
 
 def in_ci() -> bool:

@@ -1,6 +1,6 @@
 """Faults that concern a whole run, provoked for real: a full disk under the store and the
 archive, a translation package whose model is garbage, and `kill -9` of `ingest run` while
-its temporary Prefect API is up.
+it uses a local Prefect API (kept between runs, or temporary).
 
 The disk is a small tmpfs mounted as INGEST_HOME (we run as root in CI). Where mounting is not
 permitted the store tests use the equivalent SQLite fault instead (``PRAGMA max_page_count``:
@@ -282,7 +282,113 @@ def test_a_model_broken_after_install_costs_one_line_and_untranslated_rows(demo_
     assert [o.status for o in fixed] == ["ok"], fixed
 
 
-# ------------------------------------------------------------------ orphaned temporary API
+# ------------------------------------------------------- the local Prefect API after kill -9
+
+
+@contextlib.contextmanager
+def held_page() -> Iterator[str]:
+    """A local page whose answer is held back until the block ends: a run fetching it is
+    still running whatever the machine's speed."""
+    release = threading.Event()
+
+    class HeldPage(_Page):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            release.wait(300)
+            super().do_GET()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), HeldPage)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/held.html"
+    finally:
+        release.set()
+        server.shutdown()
+
+
+def run_fetching(url: str, demo_home: Path, **env: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ingest.cli.main", "run", url],
+        env={
+            **os.environ,
+            "INGEST_HOME": str(demo_home),
+            "INGEST_ALLOW_LOOPBACK": "true",
+            "INGEST_RESPECT_ROBOTS": "false",
+            "INGEST_FETCH_READ_TIMEOUT": "300",
+            "INGEST_FETCH_TOTAL_TIMEOUT": "300",
+            **env,
+        },
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def kept_servers(folder: Path) -> list[psutil.Process]:
+    """The kept-server processes serving ``folder`` (flows.local_server keep FOLDER …)."""
+    found = []
+    for process in psutil.process_iter():
+        command = _cmdline(process).split()
+        if command[-4:-2] == ["keep", str(folder)] and not _zombie(process):
+            found.append(process)
+    return found
+
+
+def _zombie(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_concurrent_first_runs_share_one_kept_server_that_outlives_a_killed_run_then_idles_out(
+    demo_home, tmp_path
+):
+    """Two first `ingest run`s at once (no server yet) start ONE kept server and both use it.
+    `kill -9` of one leaves the server to the other, which finishes normally; once neither uses
+    it, the server stops by itself after its idle time (here 6 s): nothing is orphaned."""
+    from flows.local_server import ServerPaths, read_state, server_alive, server_info
+
+    prefect_home = tmp_path / "prefect"
+    paths = ServerPaths(prefect_home / "ingest-server")
+    env = {"PREFECT_HOME": str(prefect_home), "INGEST_SERVER_IDLE_MINUTES": "0.1"}
+    survivor = victim = None
+    with held_page() as held_url:
+        try:
+            victim = run_fetching(held_url, demo_home, **env)
+            survivor = subprocess.Popen(
+                [sys.executable, "-m", "ingest.cli.main", "run", str(SAMPLES)]
+                + ["--home", str(tmp_path / "other-home")],
+                env={**os.environ, **env},
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            out, err = survivor.communicate(timeout=300)
+            assert survivor.returncode == 0, (out, err)
+            assert "Traceback" not in err
+            state = read_state(paths)
+            assert state is not None and server_info(state) is not None
+            assert [p.pid for p in kept_servers(paths.folder)] == [state.pid]
+            assert victim.poll() is None, "the victim run should still wait for its page"
+
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(10)
+            time.sleep(1)
+            assert server_info(state) is not None  # still there for its idle time
+            deadline = time.monotonic() + 60
+            while server_alive(paths) and time.monotonic() < deadline:  # its lock: held for life
+                time.sleep(0.2)
+            assert not server_alive(paths), "the idle server did not stop by itself"
+            assert read_state(paths) is None and not kept_servers(paths.folder)
+        finally:
+            for process in (victim, survivor):
+                if process is not None and process.poll() is None:
+                    process.kill()
+                    process.wait()
+            for process in kept_servers(paths.folder):  # never leave one behind
+                process.kill()
 
 
 def temporary_api_child(run: psutil.Process, timeout: float = 120) -> psutil.Process:
@@ -299,110 +405,99 @@ def temporary_api_child(run: psutil.Process, timeout: float = 120) -> psutil.Pro
     raise AssertionError("no temporary API process appeared")
 
 
-def test_temporary_api_dies_with_a_killed_run_and_concurrent_runs_get_their_own(
-    demo_home, tmp_path
-):
-    """Two `ingest run`s at once each have their own temporary API (separate ports); `kill -9`
-    of one takes its API down within seconds while the other run finishes normally.
+def test_without_a_kept_server_the_temporary_api_dies_with_a_killed_run(demo_home, tmp_path):
+    """INGEST_SERVER_IDLE_MINUTES=0: two `ingest run`s at once each have their own temporary
+    API (separate ports); `kill -9` of one takes its API down within seconds while the other
+    run finishes normally and stops its own.
 
-    The killed run fetches a page that a local server holds back, so it is still running
-    whatever the machine's speed. The second run starts once the first one's API is up: both
-    share this session's PREFECT_HOME, whose fresh database the first server migrates.
+    The second run starts once the first one's API is up: both share this session's
+    PREFECT_HOME, whose fresh database the first server migrates.
     """
-    release = threading.Event()
-
-    class HeldPage(_Page):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-            release.wait(300)
-            super().do_GET()
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), HeldPage)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    held_url = f"http://127.0.0.1:{server.server_port}/held.html"
-    victim = subprocess.Popen(
-        [sys.executable, "-m", "ingest.cli.main", "run", held_url],
-        env={
-            **os.environ,
-            "INGEST_HOME": str(demo_home),
-            "INGEST_ALLOW_LOOPBACK": "true",
-            "INGEST_RESPECT_ROBOTS": "false",
-            "INGEST_FETCH_READ_TIMEOUT": "300",
-            "INGEST_FETCH_TOTAL_TIMEOUT": "300",
-        },
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     survivor = None
-    try:
-        victim_api = temporary_api_child(psutil.Process(victim.pid))
-        survivor = subprocess.Popen(
-            [sys.executable, "-m", "ingest.cli.main", "run", str(SAMPLES)]
-            + ["--home", str(tmp_path / "other-home")],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        survivor_api = temporary_api_child(psutil.Process(survivor.pid))
-        ports = {
-            c.laddr.port
-            for api in (victim_api, survivor_api)
-            for c in api.net_connections("tcp")
-            if c.status == psutil.CONN_LISTEN
-        }
-        assert len(ports) == 2
+    with held_page() as held_url:
+        victim = run_fetching(held_url, demo_home, INGEST_SERVER_IDLE_MINUTES="0")
+        try:
+            victim_api = temporary_api_child(psutil.Process(victim.pid))
+            survivor = subprocess.Popen(
+                [sys.executable, "-m", "ingest.cli.main", "run", str(SAMPLES)]
+                + ["--home", str(tmp_path / "other-home")],
+                env={**os.environ, "INGEST_SERVER_IDLE_MINUTES": "0"},
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            survivor_api = temporary_api_child(psutil.Process(survivor.pid))
+            ports = {
+                c.laddr.port
+                for api in (victim_api, survivor_api)
+                for c in api.net_connections("tcp")
+                if c.status == psutil.CONN_LISTEN
+            }
+            assert len(ports) == 2
 
-        victim.send_signal(signal.SIGKILL)
-        victim.wait(10)
-        _, alive = psutil.wait_procs([victim_api], timeout=10)
-        assert not alive, f"temporary API {victim_api.pid} outlived its killed run"
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(10)
+            _, alive = psutil.wait_procs([victim_api], timeout=10)
+            assert not alive, f"temporary API {victim_api.pid} outlived its killed run"
 
-        out, err = survivor.communicate(timeout=300)
-        assert survivor.returncode == 0, (out, err)
-        assert "Traceback" not in err
-        assert not survivor_api.is_running()  # stopped at the end of a normal run too
-    finally:
-        release.set()
-        server.shutdown()
-        for process in (victim, survivor):
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.wait()
-        with contextlib.suppress(NameError):
-            for api in psutil.wait_procs([victim_api], timeout=0)[1]:  # never leave one behind
-                api.kill()
+            out, err = survivor.communicate(timeout=300)
+            assert survivor.returncode == 0, (out, err)
+            assert "Traceback" not in err
+            assert not survivor_api.is_running()  # stopped at the end of a normal run too
+        finally:
+            for process in (victim, survivor):
+                if process is not None and process.poll() is None:
+                    process.kill()
+                    process.wait()
+            with contextlib.suppress(NameError):
+                for api in psutil.wait_procs([victim_api], timeout=0)[1]:  # never leave one
+                    api.kill()
 
 
-def test_a_configured_prefect_api_url_is_used_and_no_server_is_started():
+def test_a_configured_prefect_api_url_is_used_and_no_server_is_started(tmp_path):
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from flows.temporary_api import temporary_api
+    from flows.local_server import local_api
 
     before = {p.pid for p in psutil.Process().children()}
-    configured = temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"})
-    with configured, temporary_api() as url:
-        assert url == "http://127.0.0.1:9/api"
-        assert {p.pid for p in psutil.Process().children()} == before
+    for idle_minutes in (0, 15):
+        configured = temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"})
+        with configured, local_api(idle_minutes) as url:
+            assert url == "http://127.0.0.1:9/api"
+            assert {p.pid for p in psutil.Process().children()} == before
 
 
-def test_a_temporary_api_that_does_not_come_up_is_one_line_and_leaves_no_process(home):
+@pytest.mark.parametrize(
+    ("idle_minutes", "which"), [("0", "temporary"), ("15", "local")], ids=["temporary", "kept"]
+)
+def test_a_local_api_that_does_not_come_up_is_one_line_and_leaves_no_process(
+    idle_minutes, which, home, tmp_path
+):
     """A start-up deadline too short for any server: a clear line, exit 1, nothing left over."""
-    before = {p.pid for p in psutil.process_iter() if "flows.temporary_api" in _cmdline(p)}
+    before = {p.pid for p in psutil.process_iter() if "flows.local_server" in _cmdline(p)}
     rc, out, err = ingest_cli(
         "run",
         str(SAMPLES / "english-article.html"),
-        env={"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "1"},
+        env={
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "1",
+            "INGEST_SERVER_IDLE_MINUTES": idle_minutes,
+            "PREFECT_HOME": str(tmp_path / "prefect"),
+        },
         timeout=120,
     )
     assert rc == 1, (out, err)
     assert "Traceback" not in err
     assert err.strip().splitlines() == [
-        "error: the temporary Prefect API did not start within 1 s "
+        f"error: the {which} Prefect API did not start within 1 s "
         "(or set PREFECT_API_URL to a running server)"
     ]
-    after = {p.pid for p in psutil.process_iter() if "flows.temporary_api" in _cmdline(p)}
+    time.sleep(0.5)
+    after = {
+        p.pid
+        for p in psutil.process_iter()
+        if "flows.local_server" in _cmdline(p) and not _zombie(p)
+    }
     assert after <= before
 
 

@@ -210,6 +210,7 @@ def cli_env(home: Path, prefect_home: Path) -> dict[str, str]:
         "INGEST_PER_HOST_DELAY": "0",
         "INGEST_FETCH_RETRIES": "0",
         "PREFECT_HOME": str(prefect_home),  # its own Prefect database, to read back and grep
+        "INGEST_SERVER_IDLE_MINUTES": "0",  # a server per run: it is gone, its database flushed
         "COLUMNS": "200",
     }
     env.pop("PREFECT_API_URL", None)

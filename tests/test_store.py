@@ -12,6 +12,7 @@ import threading
 
 from ingest.models import Document, Failure
 from ingest.store import Store, export_jsonl
+from ingest.translate.confidence import Translation
 
 pytest_plugins = ["store_backends"]  # the store_url fixture: SQLite and PostgreSQL
 
@@ -70,7 +71,14 @@ def test_paragraphs_stay_aligned_and_untranslated_is_none(store_url):
         )
     )
     stored = store.get_document("https://news.example/a")
-    first = {"language": "ko", "original": "첫 문단이다.", "english": None}
+    first = {
+        "language": "ko",
+        "original": "첫 문단이다.",
+        "english": None,
+        "confidence": None,
+        "low_confidence": None,
+        "kind": "body",
+    }
     assert stored["paragraphs"][0] == first
     assert stored["status"] == "partial"
     assert "ingest models install ko" in stored["reason"]
@@ -119,10 +127,14 @@ def test_stored_version_reflects_provenance(store_url):
 def test_translation_memory_round_trip_and_package_isolation(store_url):
     store = Store(store_url)
     memory = store.translation_memory()
-    memory.remember("translate-ko_en@1.0", {"안녕하세요.": "Hello.", "감사합니다.": "Thank you."})
+    memory.remember(
+        "translate-ko_en@1.0",
+        {"안녕하세요.": Translation("Hello.", 0.93), "감사합니다.": "Thank you."},
+    )
     memory.remember("translate-ko_en@1.0", {"안녕하세요.": "Hello."})  # no duplicate error
-    assert memory.lookup("translate-ko_en@1.0", ["안녕하세요.", "모르는 문장."]) == {
-        "안녕하세요.": "Hello."
+    assert memory.lookup("translate-ko_en@1.0", ["안녕하세요.", "감사합니다.", "모르는 문장."]) == {
+        "안녕하세요.": Translation("Hello.", 0.93),  # the model's confidence is kept
+        "감사합니다.": Translation("Thank you.", None),  # remembered without one: unknown
     }
     # a new package version must not reuse old translations
     assert memory.lookup("translate-ko_en@1.1", ["안녕하세요."]) == {}
@@ -134,7 +146,7 @@ def test_translation_memory_handles_large_batches(store_url):
     pairs = {f"문장 {i}.": f"Sentence {i}." for i in range(2500)}
     memory.remember("p@1", pairs)
     found = memory.lookup("p@1", list(pairs))
-    assert found == pairs
+    assert {source: found[source].english for source in found} == pairs
 
 
 def test_concurrent_writers_do_not_lose_documents(store_url):

@@ -121,7 +121,11 @@ def test_memory_means_zero_model_calls_on_reprocessing(demo_dir: Path) -> None:
     mixed = engine.translate("ko", ["감사합니다. 이것은 데모 모델입니다.", "Guten Morgen 안녕"])
     assert (mixed.model_sentences, mixed.memory_hits) == (1, 2)
     key = first.package_key
-    assert memory.lookup(key, ["감사합니다."]) == {"감사합니다.": "Thank you."}
+    remembered = memory.lookup(key, ["감사합니다."])["감사합니다."]
+    assert remembered.english == "Thank you."
+    # a remembered sentence keeps the model's confidence: a memory answer scores as the model did
+    assert remembered.confidence is not None and 0 < remembered.confidence <= 1
+    assert again.confidence == first.confidence
 
 
 def test_new_package_version_retranslates(demo_dir: Path, tmp_path: Path) -> None:
@@ -278,3 +282,14 @@ def test_cli_translate_stdin_to_stdout(home: Path, demo_dir: Path) -> None:
     missing = runner.invoke(app, ["translate", "--from", "xx"], input="hi\n")
     assert missing.exit_code == 2
     assert "no xx→en package (run: ingest models install xx)" in missing.stderr
+
+
+def test_batches_hold_the_same_number_of_hypotheses_at_any_beam() -> None:
+    """A beam-4 batch of 64 sentences decodes 256 hypotheses and ran about half as fast per
+    sentence as a batch of 16 (benchmarks/translation.py): the batch bound counts hypotheses."""
+    from ingest.translate.engine import sentences_per_batch
+
+    assert sentences_per_batch(64, 1) == 64
+    assert sentences_per_batch(64, 4) == 16
+    assert sentences_per_batch(64, 5) == 12
+    assert sentences_per_batch(2, 4) == 1

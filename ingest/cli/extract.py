@@ -24,12 +24,21 @@ def extract_command(
         float | None,
         typer.Option(help="Refuse pages larger than this (MB); default INGEST_EXTRACT_MAX_BYTES."),
     ] = None,
+    comments: Annotated[
+        bool | None,
+        typer.Option(
+            "--comments/--no-comments",
+            help='Also print the page\'s reader comments (a "comments" list; default: off, '
+            "or $INGEST_INCLUDE_COMMENTS).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Extract clean paragraphs and metadata, the same way the pipeline does.
 
     Prints one UTF-8 JSON line per page: path, url (--url, else the page's canonical URL),
-    title, author, date, sitename, language, text, paragraphs. A page without main text prints
-    {"path", "error"} and the exit code is 1.
+    title, author, date, sitename, language, text, paragraphs (and comments with --comments).
+    A page without main text prints {"path", "error"} and the exit code is 1.
     """
     import json
 
@@ -39,7 +48,7 @@ def extract_command(
     from ingest.localfiles import describe_os_error, open_regular
     from ingest.models import RawPage
 
-    settings = load_settings()
+    settings = load_settings(include_comments=comments)
     max_bytes = int(max_mb * 1024 * 1024) if max_mb else settings.extract_max_bytes
     if url and len(paths) > 1:
         raise typer.BadParameter("--url applies to a single page", param_hint="--url")
@@ -60,12 +69,13 @@ def extract_command(
             continue
         page = RawPage(url=url or path.resolve().as_uri(), source=str(path), body=body)
         try:
-            doc = extract(page, max_bytes=max_bytes)
+            doc = extract(page, max_bytes=max_bytes, include_comments=settings.include_comments)
         except ExtractionError as error:
             emit({"path": str(path), "error": error.reason})
             failed += 1
             continue
-        record = {
+        body = [doc.paragraphs[i] for i in doc.body_indices()]  # comments come after the body
+        record: dict[str, object] = {
             "path": str(path),
             "url": url or doc.canonical_url,
             "title": doc.title,
@@ -74,9 +84,13 @@ def extract_command(
             "sitename": doc.sitename,
             # the pipeline's detect stage: the language it would store ("und" if undetermined)
             "language": detect_extracted(doc, get_detector(settings.languages)).language,
-            "text": "\n".join(doc.paragraphs),
-            "paragraphs": doc.paragraphs,
+            "text": "\n".join(body),
+            "paragraphs": body,
         }
+        if settings.include_comments:
+            record["comments"] = [
+                doc.paragraphs[i] for i in range(len(doc.paragraphs)) if i >= len(body)
+            ]
         emit(record)
     if failed:
         raise typer.Exit(1)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
 # Each module registers its commands on `app` when imported.
-COMMAND_MODULES = ["run", "extract", "detect", "translate", "deploy", "reprocess"]
+COMMAND_MODULES = ["run", "extract", "detect", "translate", "deploy", "reprocess", "server"]
 ERROR_EXIT_CODE = 2  # like a usage error: the command did not run; the message says why
 INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as shells report it
 

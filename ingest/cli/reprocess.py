@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from ingest.cli.app import app
-from ingest.cli.run import HomeOption, StoreOption
+from ingest.cli.run import CommentsOption, HomeOption, StoreOption
 
 
 def _settings(store: str | None, home: Path | None, **more: Any):  # -> Settings
@@ -49,6 +51,7 @@ def reprocess(
         int | None,
         typer.Option(help="With --dask local: worker processes (default: CPU cores)."),
     ] = None,
+    comments: CommentsOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show logs.")] = False,
 ) -> None:
     """Re-run extract → detect → translate → store over archived pages, resumably.
@@ -63,7 +66,7 @@ def reprocess(
 
     _quiet_logs(verbose)
     _check_archive_arguments(archives)
-    settings = _settings(store, home, batch_size=batch_size)
+    settings = _settings(store, home, batch_size=batch_size, include_comments=comments)
     check_writable_store(settings.resolved_store_url())
     _refuse_busy_archives(archives, settings.resolved_store_url())
     console = Console(stderr=True)
@@ -188,14 +191,26 @@ def _run_on_dask(
         paths=[str(p.resolve()) for p in archives],
         force=force,
         batch_size=settings.batch_size,
+        include_comments=settings.include_comments,
         store_url=protect(settings.resolved_store_url(), store_url=True),  # Prefect keeps it
         home=str(settings.home),
         dask_address=address,
         dask_workers=workers,
     )
+    from flows.local_server import LocalServerError, local_api
+
     REPROCESS_PROGRESS_HOOKS.append(on_progress)
     try:
-        result = reprocess_archive_flow(params)
+        # the local Prefect server unless PREFECT_API_URL is set; local Dask worker processes
+        # inherit its address (else each would start a temporary Prefect server of its own)
+        with (
+            local_api(settings.server_idle_minutes, ui=settings.server_ui) as api_url,
+            _environment("PREFECT_API_URL", api_url),
+        ):
+            result = reprocess_archive_flow(params)
+    except LocalServerError as error:
+        typer.echo(f"error: {error} (or set PREFECT_API_URL to a running server)", err=True)
+        raise typer.Exit(code=1) from None
     finally:
         REPROCESS_PROGRESS_HOOKS.remove(on_progress)
     stats = ReprocessStats()
@@ -208,6 +223,22 @@ def _run_on_dask(
     stats.model_sentences = int(data.get("model_sentences", 0))
     stats.seconds = float(data.get("seconds", 0.0))
     return stats, str(result.get("run_id", ""))
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """``os.environ[name] = value`` while the block runs (for child processes)."""
+    import os
+
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
 
 
 def _print_stats(console: Any, stats: Any, run_id: str, store_url: str) -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import errno
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ingest.cli.app import app
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 StoreOption = Annotated[
     str | None,
@@ -26,6 +29,16 @@ HomeOption = Annotated[
         "--home",
         help="Data folder for store, archive and packages (default: $INGEST_HOME or "
         "~/.local/share/ingest).",
+        show_default=False,
+    ),
+]
+
+CommentsOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--comments/--no-comments",
+        help="Keep reader comments, as paragraphs marked comment after the article "
+        "(default: off, or $INGEST_INCLUDE_COMMENTS).",
         show_default=False,
     ),
 ]
@@ -72,9 +85,11 @@ def run(
     force: Annotated[
         bool, typer.Option("--force", help="Reprocess documents even when unchanged.")
     ] = False,
+    comments: CommentsOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect logs.")] = False,
 ) -> None:
-    """Run the ingest flow (Prefect, ephemeral API unless PREFECT_API_URL is set) and summarise.
+    """Run the ingest flow on Prefect and summarise (the local Prefect server is started or
+    reused unless PREFECT_API_URL is set; see `ingest server`).
 
     Exits 1 if no document succeeded, 3 if the store or archive cannot be written (disk full,
     read-only): the run then stops at once, keeping everything stored before.
@@ -85,17 +100,17 @@ def run(
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         logging.getLogger("prefect").setLevel(logging.WARNING)
-    settings = _settings(store, home, batch_size=batch_size)
+    settings = _settings(store, home, batch_size=batch_size, include_comments=comments)
     check_writable_store(settings.resolved_store_url())
     from flows.ingest_flow import PROGRESS_HOOKS, ingest_flow
-    from flows.temporary_api import TemporaryApiError, temporary_api
+    from flows.local_server import LocalServerError, local_api
     from ingest.errors import StoreUnwritable
     from ingest.security import protect
 
     progress, on_progress = _progress_bar()
     PROGRESS_HOOKS.append(on_progress)
     try:
-        with progress, temporary_api():
+        with progress, local_api(settings.server_idle_minutes, ui=settings.server_ui):
             # Prefect stores flow parameters: it gets the redacted forms, the flow (in this
             # process) looks the originals up
             rows = ingest_flow(
@@ -104,11 +119,12 @@ def run(
                 home=str(settings.home),
                 batch_size=settings.batch_size,
                 force=force,
+                include_comments=settings.include_comments,
             )
     except StoreUnwritable as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=EXIT_UNWRITABLE) from None
-    except TemporaryApiError as error:
+    except LocalServerError as error:
         typer.echo(f"error: {error} (or set PREFECT_API_URL to a running server)", err=True)
         raise typer.Exit(code=1) from None
     finally:
@@ -171,7 +187,13 @@ def print_summary(
     table.add_column("paras", justify="right")
     table.add_column("translated")
     table.add_column("status", overflow="fold", max_width=60)
-    styles = {"ok": "green", "unchanged": "cyan", "partial": "yellow", "untranslated": "yellow"}
+    styles = {
+        "ok": "green",
+        "unchanged": "cyan",
+        "partial": "yellow",
+        "untranslated": "yellow",
+        "low-confidence": "magenta",
+    }
     for row in rows:
         translated = _translated_cell(row)
         status = row["status"] if not row["reason"] else f"{row['status']}: {reason_text(row)}"
@@ -214,7 +236,11 @@ def export(
         str, typer.Option("--format", "-f", help="jsonl or parquet (parquet needs --output).")
     ] = "jsonl",
     status: Annotated[
-        str | None, typer.Option(help="Only documents with this status (ok, failed, …).")
+        str | None,
+        typer.Option(
+            help="Only documents with this status: ok, partial, untranslated, "
+            "low-confidence or failed."
+        ),
     ] = None,
     store: StoreOption = None,
     home: HomeOption = None,
@@ -242,6 +268,16 @@ def export(
         with output.open("w", encoding="utf-8") as handle:
             count = export_jsonl(db, handle, status=status)
     typer.echo(f"exported {count} document(s)", err=True)
+
+
+def _confidence_text(confidence: float | None, low: bool | None) -> Text:
+    """A translation confidence for display: two decimals, "low" in red below the threshold
+    it was translated with, "–" when no model translated it (or it is unknown)."""
+    from rich.text import Text
+
+    if confidence is None:
+        return Text("–", style="dim")
+    return Text(f"{confidence:.2f} low" if low else f"{confidence:.2f}", "red" if low else "")
 
 
 @app.command()
@@ -272,6 +308,14 @@ def show(
     console.print(literal(document["title_english"] or document["title"] or "(no title)", "bold"))
     if document["title_english"] and document["title_english"] != document["title"]:
         console.print(Text.assemble("original title: ", literal(document["title"])))
+    if document.get("title_confidence") is not None:
+        console.print(
+            Text.assemble(
+                ("title confidence:", "dim"),
+                " ",
+                _confidence_text(document["title_confidence"], document["title_low_confidence"]),
+            )
+        )
     for label, key in [
         ("url", "url"),
         ("canonical", "canonical_url"),
@@ -293,15 +337,22 @@ def show(
     # fold, never ellipsize: wide (CJK) characters must wrap without losing any
     table.add_column("original", ratio=1, overflow="fold")
     table.add_column("English", ratio=1, overflow="fold")
+    # the model's confidence in each translation (low ones in red); "–": no model translation
+    table.add_column("conf.", justify="right")
     for i, paragraph in enumerate(document["paragraphs"]):
         english = paragraph["english"]
+        comment = paragraph.get("kind") == "comment"
         table.add_row(
-            str(i + 1),
+            Text.assemble(str(i + 1), ("\ncomment", "magenta")) if comment else str(i + 1),
             literal(paragraph["language"]),
             literal(paragraph["original"]),
             literal(english) if english is not None else literal("(not translated)", "yellow"),
+            _confidence_text(paragraph.get("confidence"), paragraph.get("low_confidence")),
         )
     console.print(table)
+    comments = sum(1 for p in document["paragraphs"] if p.get("kind") == "comment")
+    if comments:
+        console.print(f"[magenta]reader comments:[/] {comments} paragraph(s), marked comment")
     duplicates = db.near_duplicates_of(document["url"], limit=20)
     if duplicates:
         count = db.group_size(document["url"]) - 1

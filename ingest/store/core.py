@@ -24,6 +24,7 @@ from ingest.store.schema import (
     create_schema,
     describe_database_error,
     make_engine,
+    missing_columns,
     nothing_in_wal,
     schema_present,
     sqlite_path,
@@ -66,6 +67,13 @@ class Store(
                         f"{display_store_url(url)} has no ingest tables: nothing was stored there"
                     )
                 self._create_schema()
+            elif self.read_only:
+                with self.engine.connect() as conn:
+                    self.absent_columns = frozenset(
+                        f"{table}.{column.name}"
+                        for table, columns in missing_columns(conn).items()
+                        for column in columns
+                    )
         except DBAPIError as error:
             self.engine.dispose()
             raise StoreError(

@@ -18,9 +18,10 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from ingest.models import Document, Failure, web_site_of
+from ingest.grouping import GroupingText, grouping_site, grouping_text
+from ingest.models import BODY, Document, Failure, web_site_of
 from ingest.store.neardup import group_near_duplicates
-from ingest.store.schema import documents, near_duplicates, paragraphs
+from ingest.store.schema import documents, near_duplicates, paragraphs, site_boilerplate
 from ingest.store.search import index_text
 from ingest.store.transactions import StorePart
 
@@ -54,10 +55,35 @@ def _version_columns() -> list[Any]:
 
 
 def english_text(document: Document) -> str:
-    """Title and paragraphs in English (translated or originally English), one per line."""
+    """Title and paragraphs in English (translated or originally English), one per line;
+    reader comments left out (they are not the source's text)."""
     parts = [document.title_english] if document.title_english else []
-    parts += [p for p in document.english if p]
+    parts += [p for p in body_english(document) if p]
     return "\n".join(parts)
+
+
+def body_english(document: Document) -> list[str | None]:
+    """The English of the document's own paragraphs (reader comments left out)."""
+    return [document.english[i] for i in document.body_indices()]
+
+
+def _grouping_text(conn: Connection, document: Document) -> GroupingText:
+    """What the document is grouped by, without its site's learned template (pages stored
+    before the template was learned still carry it)."""
+    site = grouping_site(document.url, document.final_url, document.canonical_url)
+    template: frozenset[str] = frozenset()
+    if site is not None:
+        template = frozenset(
+            conn.execute(
+                select(site_boilerplate.c.line).where(site_boilerplate.c.site == site)
+            ).scalars()
+        )
+    return grouping_text(document, template)
+
+
+def _aligned(values: list[Any], length: int, missing: Any) -> list[Any]:
+    """Per-paragraph values, ``missing`` for each paragraph when they are unknown (empty)."""
+    return list(values) if values else [missing] * length
 
 
 def document_lock(url: str) -> str:
@@ -82,6 +108,10 @@ def _document_row(document: Document) -> dict[str, Any]:
         "language": document.language,
         "language_confidence": document.language_confidence,
         "title_language": document.title_language,
+        "title_confidence": document.title_confidence,
+        "title_low_confidence": (
+            document.title_low_confidence if document.title_confidence is not None else None
+        ),
         "status": document.status,
         "reason": None if document.status == "ok" else document.translation_status,
         "failed_stage": None,
@@ -123,14 +153,27 @@ class DocumentWrites(StorePart):
         """Insert or replace the document with this URL, paragraphs included, atomically."""
         row = _document_row(document)
         paragraph_rows = [
-            {"position": i, "language": lang, "original": original, "english": text}
-            for i, (original, lang, text) in enumerate(
+            {
+                "position": i,
+                "language": lang,
+                "original": original,
+                "english": text,
+                "confidence": confidence,
+                "low_confidence": low if confidence is not None else None,
+                "kind": document.kind_of(i),
+            }
+            for i, (original, lang, text, confidence, low) in enumerate(
                 zip(
-                    document.paragraphs, document.paragraph_languages, document.english, strict=True
+                    document.paragraphs,
+                    document.paragraph_languages,
+                    document.english,
+                    _aligned(document.paragraph_confidence, len(document.paragraphs), None),
+                    _aligned(document.low_confidence, len(document.paragraphs), False),
+                    strict=True,
                 )
             )
         ]
-        body = "\n".join(p for p in document.english if p)
+        body = "\n".join(p for p in body_english(document) if p)  # search: the source's text
         with self._writing(document_lock(document.url)) as conn:
             document_id = _upsert(conn, row)
             conn.execute(delete(paragraphs).where(paragraphs.c.document_id == document_id))
@@ -140,7 +183,7 @@ class DocumentWrites(StorePart):
                     [{**p, "document_id": document_id} for p in paragraph_rows],
                 )
             index_text(conn, document_id, document.title_english, body)
-            group_near_duplicates(conn, document_id, english_text(document))
+            group_near_duplicates(conn, document_id, _grouping_text(conn, document))
 
     def save_failure(self, failure: Failure) -> None:
         """Record a per-document failure, keeping any good version already stored.
@@ -223,7 +266,7 @@ class DocumentReads(StorePart):
         """One stored document as a plain dict, with its aligned paragraphs."""
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(documents)
+                select(*self._readable(documents))
                 .where((documents.c.url == url) | (documents.c.canonical_url == url))
                 .order_by((documents.c.url == url).desc(), documents.c.id)
             ).first()
@@ -241,7 +284,7 @@ class DocumentReads(StorePart):
         """
         last: str | None = None
         while True:
-            query = select(documents).order_by(documents.c.url).limit(page_size)
+            query = select(*self._readable(documents)).order_by(documents.c.url).limit(page_size)
             if status is not None:
                 query = query.where(documents.c.status == status)
             if last is not None:
@@ -268,34 +311,44 @@ class DocumentReads(StorePart):
             ).all()
         return {status: int(n) for status, n in rows}
 
-    @staticmethod
-    def _with_paragraphs(conn: Connection, document: dict[str, Any]) -> dict[str, Any]:
-        DocumentReads._attach(conn, [document])
+    def _with_paragraphs(self, conn: Connection, document: dict[str, Any]) -> dict[str, Any]:
+        self._attach(conn, [document])
         return document
 
-    @staticmethod
-    def _attach(conn: Connection, docs: list[dict[str, Any]]) -> None:
+    def _attach(self, conn: Connection, docs: list[dict[str, Any]]) -> None:
         """Add ``paragraphs`` and ``near_duplicate_group`` to each document dict, in bulk."""
         by_id = {d["id"]: d for d in docs}
         for d in docs:
             d["paragraphs"] = []
             d["near_duplicate_group"] = None
         ids = list(by_id)
+        wanted = (
+            "document_id",
+            "language",
+            "original",
+            "english",
+            "confidence",
+            "low_confidence",
+            "kind",
+        )
+        columns = [c for c in self._readable(paragraphs) if c.name in wanted]
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             rows = conn.execute(
-                select(
-                    paragraphs.c.document_id,
-                    paragraphs.c.language,
-                    paragraphs.c.original,
-                    paragraphs.c.english,
-                )
+                select(*columns)
                 .where(paragraphs.c.document_id.in_(chunk))
                 .order_by(paragraphs.c.document_id, paragraphs.c.position)
             )
             for r in rows:
                 by_id[r.document_id]["paragraphs"].append(
-                    {"language": r.language, "original": r.original, "english": r.english}
+                    {
+                        "language": r.language,
+                        "original": r.original,
+                        "english": r.english,
+                        "confidence": r.confidence,
+                        "low_confidence": r.low_confidence,
+                        "kind": r.kind or BODY,
+                    }
                 )
             for document_id, group_id in conn.execute(
                 select(near_duplicates.c.document_id, near_duplicates.c.group_id).where(

@@ -15,12 +15,15 @@ if TYPE_CHECKING:
 def document_to_export(document: dict[str, Any]) -> dict[str, Any]:
     """The JSON shape of `ingest export`: stable keys, aligned paragraphs, ISO timestamps."""
     paras = document["paragraphs"]
+    body = [p for p in paras if p.get("kind", "body") == "body"]  # the texts leave comments out
     return {
         "url": document["url"],
         "source": document["source"],
         "canonical_url": document["canonical_url"],
         "title": document["title"],
         "title_english": document["title_english"],
+        "title_confidence": document.get("title_confidence"),
+        "title_low_confidence": document.get("title_low_confidence"),
         "author": document["author"],
         "published": document["published"],
         "sitename": document["sitename"],
@@ -29,8 +32,8 @@ def document_to_export(document: dict[str, Any]) -> dict[str, Any]:
         "status": document["status"],
         "reason": document["reason"],
         "translation_status": document["translation_status"],
-        "text_english": "\n".join(p["english"] for p in paras if p["english"] is not None),
-        "text_original": "\n".join(p["original"] for p in paras),
+        "text_english": "\n".join(p["english"] for p in body if p["english"] is not None),
+        "text_original": "\n".join(p["original"] for p in body),
         "paragraphs": paras,
         "near_duplicate_group": document.get("near_duplicate_group"),
         "content_hash": document["content_hash"],
@@ -64,7 +67,14 @@ def parquet_schema() -> Any:
     import pyarrow as pa
 
     paragraph = pa.struct(
-        [("language", pa.string()), ("original", pa.string()), ("english", pa.string())]
+        [
+            ("language", pa.string()),
+            ("original", pa.string()),
+            ("english", pa.string()),
+            ("confidence", pa.float64()),
+            ("low_confidence", pa.bool_()),
+            ("kind", pa.string()),
+        ]
     )
     provenance = pa.struct(
         [
@@ -89,6 +99,8 @@ def parquet_schema() -> Any:
     fields: list[tuple[str, Any]] = [(name, pa.string()) for name in strings]
     fields += [
         ("language_confidence", pa.float64()),
+        ("title_confidence", pa.float64()),
+        ("title_low_confidence", pa.bool_()),
         ("status", pa.string()),
         ("reason", pa.string()),
         ("translation_status", pa.string()),

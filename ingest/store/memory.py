@@ -10,6 +10,8 @@ from sqlalchemy import Engine, func, select
 
 from ingest.store.schema import translation_memory
 from ingest.store.transactions import insert_ignore, write_transaction
+from ingest.translate.confidence import Translation
+from ingest.translate.memory import as_translation
 
 
 def sentence_hash(sentence: str) -> str:
@@ -29,25 +31,32 @@ class SqlTranslationMemory:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def lookup(self, package_key: str, sentences: Sequence[str]) -> dict[str, str]:
+    def lookup(self, package_key: str, sentences: Sequence[str]) -> dict[str, Translation]:
+        """Known translations, with the confidence the model gave them (None: remembered
+        before confidences were recorded)."""
         by_hash = {sentence_hash(s): s for s in sentences}
-        found: dict[str, str] = {}
+        found: dict[str, Translation] = {}
         hashes = list(by_hash)
         with self.engine.connect() as conn:
             for start in range(0, len(hashes), self._CHUNK):
                 chunk = hashes[start : start + self._CHUNK]
                 rows = conn.execute(
-                    select(translation_memory.c.source_hash, translation_memory.c.target).where(
+                    select(
+                        translation_memory.c.source_hash,
+                        translation_memory.c.target,
+                        translation_memory.c.confidence,
+                    ).where(
                         (translation_memory.c.package == package_key)
                         & translation_memory.c.source_hash.in_(chunk)
                     )
                 )
-                for source_hash, target in rows:
-                    found[by_hash[source_hash]] = target
+                for source_hash, target, confidence in rows:
+                    found[by_hash[source_hash]] = Translation(target, confidence)
         return found
 
-    def remember(self, package_key: str, pairs: Mapping[str, str]) -> None:
-        """Add translations; ones already known (e.g. from a concurrent run) are kept.
+    def remember(self, package_key: str, pairs: Mapping[str, Translation | str]) -> None:
+        """Add translations (a plain string: confidence unknown); ones already known (e.g.
+        from a concurrent run) are kept.
 
         No lock: INSERT … ON CONFLICT DO NOTHING makes concurrent writers of the same sentence
         safe, and the rows' single sort order keeps them from deadlocking on PostgreSQL.
@@ -61,10 +70,11 @@ class SqlTranslationMemory:
                     "package": package_key,
                     "source_hash": sentence_hash(s),
                     "source": s,
-                    "target": t,
+                    "target": t.english,
+                    "confidence": t.confidence,
                     "created_at": now,
                 }
-                for s, t in pairs.items()
+                for s, t in ((s, as_translation(v)) for s, v in pairs.items())
             ),
             key=lambda row: row["source_hash"],  # one lock order for concurrent writers
         )

@@ -55,7 +55,12 @@ documents = Table(
     Column("language", String(16)),
     Column("language_confidence", Float),
     Column("title_language", String(16)),
-    # "ok" | "partial" | "untranslated" | "failed"; the reason says why when not "ok"
+    # the model's confidence in the English title (ingest.translate.confidence), and whether it
+    # was below the threshold in force then; NULL: not translated by a model, or stored before
+    Column("title_confidence", Float),
+    Column("title_low_confidence", Boolean),
+    # "ok" | "partial" | "untranslated" | "low-confidence" | "failed"; the reason says why
+    # when not "ok"
     Column("status", String(16), nullable=False),
     Column("reason", Text),
     Column("failed_stage", String(16)),
@@ -88,6 +93,13 @@ paragraphs = Table(
     Column("language", String(16)),
     Column("original", Text, nullable=False),
     Column("english", Text),  # None when this paragraph could not be translated
+    # the model's confidence in ``english`` and whether it was below the threshold in force
+    # then; NULL: no model translation (English, untranslated) or stored before they existed
+    Column("confidence", Float),
+    Column("low_confidence", Boolean),
+    # "body" or "comment" (a reader comment, kept with --comments); NULL (rows stored before
+    # this column existed) reads as "body"
+    Column("kind", String(16), nullable=True),
 )
 
 translation_memory = Table(
@@ -98,6 +110,7 @@ translation_memory = Table(
     Column("source", Text, nullable=False),
     Column("target", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("confidence", Float),  # the model's, when it translated; NULL: remembered before
 )
 
 # Near-duplicate groups: every document with enough English text has a row; ``group_id`` is
@@ -118,6 +131,17 @@ dedup_bands = Table(
     Column("document_id", Integer, primary_key=True),
 )
 Index("ix_dedup_bands_document", dedup_bands.c.document_id)
+
+# The lines behind a grouped document's features (``ingest.grouping.GroupingLine``): two pages
+# of one site are compared without the lines they share (see ``ingest.dedup.compared_features``).
+near_duplicate_lines = Table(
+    "near_duplicate_lines",
+    metadata,
+    Column("document_id", Integer, primary_key=True),
+    Column("line_key", String(16), primary_key=True),  # digest of the normalised original line
+    Column("chars", Integer, nullable=False),
+    Column("features", Text, nullable=False),  # space-separated
+)
 
 runs = Table(
     "runs",
@@ -259,22 +283,64 @@ def describe_database_error(error: BaseException) -> str:
 
 # Tables added after stores already existed, that only writing runs use: a read-only open of
 # an older store does without them (a writable open creates them).
-TABLES_ADDED_LATER = frozenset({"fetch_validators"})
+TABLES_ADDED_LATER = frozenset({"fetch_validators", "near_duplicate_lines"})
 
 
 def schema_present(engine: Engine, *, for_reading: bool = False) -> bool:
-    """Whether every table exists (``for_reading``: every table reading needs), checked
+    """Whether every table exists (``for_reading``: every table reading needs) with every
+    column (``for_reading``: missing columns read as NULL, see ``missing_columns``), checked
     without a write transaction."""
     with engine.connect() as conn:
         present = set(inspect(conn).get_table_names())
-    wanted = set(metadata.tables) - (TABLES_ADDED_LATER if for_reading else frozenset())
-    wanted.add("document_fts" if engine.dialect.name == "sqlite" else "document_search")
-    return wanted <= present
+        wanted = set(metadata.tables) - (TABLES_ADDED_LATER if for_reading else frozenset())
+        wanted.add("document_fts" if engine.dialect.name == "sqlite" else "document_search")
+        if not wanted <= present:
+            return False
+        return for_reading or not missing_columns(conn)
+
+
+def missing_columns(conn: Connection) -> dict[str, list[Column[Any]]]:
+    """Columns of the schema that existing tables lack (stores created by an older version),
+    by table name; tables that do not exist are left to ``create_all``."""
+    inspector = inspect(conn)
+    present_tables = set(inspector.get_table_names())
+    missing: dict[str, list[Column[Any]]] = {}
+    for name, table in metadata.tables.items():
+        if name not in present_tables:
+            continue
+        have = {column["name"] for column in inspector.get_columns(name)}
+        lacking = [column for column in table.columns if column.name not in have]
+        if lacking:
+            missing[name] = lacking
+    return missing
+
+
+def add_missing_columns(conn: Connection) -> list[str]:
+    """The store's one migration mechanism: add the columns existing tables lack.
+
+    Every column added after a table first shipped must be nullable (old rows read NULL =
+    unknown). Works on SQLite and PostgreSQL; returns the ``table.column`` names added.
+    """
+    added = []
+    for name, columns in missing_columns(conn).items():
+        for column in columns:
+            if not column.nullable or column.primary_key:
+                raise StoreError(f"cannot add the non-nullable column {name}.{column.name}")
+            kind = column.type.compile(dialect=conn.dialect)
+            preparer = conn.dialect.identifier_preparer
+            conn.exec_driver_sql(
+                f"ALTER TABLE {preparer.quote(name)} "
+                f"ADD COLUMN {preparer.quote(column.name)} {kind}"
+            )
+            added.append(f"{name}.{column.name}")
+    return added
 
 
 def create_schema(conn: Connection) -> None:
-    """Create every missing table and the full-text index (call inside a write transaction)."""
+    """Create every missing table, column and the full-text index (inside a write
+    transaction)."""
     metadata.create_all(conn)
+    add_missing_columns(conn)
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(
             "CREATE VIRTUAL TABLE IF NOT EXISTS document_fts USING fts5("

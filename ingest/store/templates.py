@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, or_, select
 
+from ingest.models import COMMENT
 from ingest.store.memory import sentence_hash
 from ingest.store.schema import documents, paragraphs, site_boilerplate
 from ingest.store.transactions import StorePart
@@ -16,7 +17,8 @@ class SiteTemplates(StorePart):
     """``Store.site_paragraphs``, ``site_boilerplate``, ``add_site_boilerplate``."""
 
     def site_paragraphs(self, site: str, *, limit: int = 50) -> list[list[str]]:
-        """Original paragraphs of the site's most recently processed documents."""
+        """Original paragraphs (reader comments left out) of the site's most recently
+        processed documents."""
         with self.engine.connect() as conn:
             ids = (
                 conn.execute(
@@ -33,6 +35,7 @@ class SiteTemplates(StorePart):
                 rows = conn.execute(
                     select(paragraphs.c.document_id, paragraphs.c.original)
                     .where(paragraphs.c.document_id.in_(ids))
+                    .where(or_(paragraphs.c.kind.is_(None), paragraphs.c.kind != COMMENT))
                     .order_by(paragraphs.c.document_id, paragraphs.c.position)
                 )
                 for document_id, original in rows:

@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Engine, Table, insert, text
+from sqlalchemy import ColumnElement, Engine, Table, insert, null, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -87,6 +87,17 @@ class StorePart:
 
     engine: Engine
     dialect: str
+    # "table.column" names a read-only open of an older store lacks: read as NULL
+    absent_columns: frozenset[str] = frozenset()
+
+    def _readable(self, table: Table) -> list[ColumnElement[Any]]:
+        """The columns of ``table`` to select: the stored ones, NULL for absent ones."""
+        return [
+            null().label(column.name)
+            if f"{table.name}.{column.name}" in self.absent_columns
+            else column
+            for column in table.columns
+        ]
 
     def _writing(self, *locks: str) -> contextlib.AbstractContextManager[Connection]:
         """A write transaction holding the named locks (see ``write_transaction``)."""

@@ -22,6 +22,7 @@ from ingest.models import (
     count_translated,
     language_neutral,
 )
+from ingest.translate.confidence import LOW_CONFIDENCE_SHARE, is_low, threshold_for
 from ingest.translate.engine import ModelError, TranslationEngine, short_error
 from ingest.translate.packages import NoPackageError
 
@@ -36,6 +37,11 @@ class _BatchResults:
 
     english: dict[int, list[str | None]]
     titles: dict[int, str | None]
+    confidence: dict[int, list[float | None]]
+    low: dict[int, list[bool]]
+    title_confidence: dict[int, float | None] = field(default_factory=dict)
+    title_low: dict[int, bool] = field(default_factory=dict)
+    thresholds: dict[int, set[float]] = field(default_factory=lambda: defaultdict(set))
     packages: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
     missing: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
     failed: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))  # languages
@@ -50,9 +56,17 @@ class DocumentTranslator:
     packages may be installed between batches, not during one.
     """
 
-    def __init__(self, engine: TranslationEngine, target_language: str) -> None:
+    def __init__(
+        self,
+        engine: TranslationEngine,
+        target_language: str,
+        min_confidence: float | None = None,
+    ) -> None:
+        """Paragraphs translated with a confidence below the threshold of their package
+        (``min_confidence`` for every package when given, see ``threshold_for``) are marked low."""
         self.engine = engine
         self.target = target_language
+        self.min_confidence = min_confidence
         self._package_keys: dict[str, str | None] = {}  # per batch: language -> package key
         self._reported_errors: set[str] = set()  # translation errors already logged once
 
@@ -84,6 +98,8 @@ class DocumentTranslator:
                 i: d.title if d.title_language in (None, target) else None
                 for i, d in detected.items()
             },
+            confidence={i: [None] * len(d.paragraphs) for i, d in detected.items()},
+            low={i: [False] * len(d.paragraphs) for i, d in detected.items()},
         )
         for lang, slots in wanted.items():
             self._translate_language(lang, slots, detected, results)
@@ -110,12 +126,21 @@ class DocumentTranslator:
                 results.missing[i].add(reason)
                 results.failed[i].add(lang)
             return
-        for (i, slot), text in zip(slots, batch.texts, strict=True):
+        confidences = batch.confidence or [None] * len(batch.texts)
+        package = self.engine.package_for(lang, self.target)
+        threshold = threshold_for(package.min_confidence if package else None, self.min_confidence)
+        for (i, slot), text, confidence in zip(slots, batch.texts, confidences, strict=True):
+            low = is_low(confidence, threshold)
             if slot < 0:
                 results.titles[i] = text
+                results.title_confidence[i] = confidence
+                results.title_low[i] = low
             else:
                 results.english[i][slot] = text
+                results.confidence[i][slot] = confidence
+                results.low[i][slot] = low
             results.packages[i].add(batch.package_key)
+            results.thresholds[i].add(threshold)
         # Memory hits and model sentences are per call; attribute them by share of texts.
         docs_in_call = {i for i, _ in slots}
         for i in docs_in_call:
@@ -142,6 +167,18 @@ class DocumentTranslator:
                 reasons.append("paragraphs in an undetermined or unsupported language")
             status = "partial" if done else "untranslated"
             translation_status = f"{status}: {'; '.join(reasons)}"
+        confidence = results.confidence[index]
+        low = results.low[index]
+        title_confidence = results.title_confidence.get(index)
+        doubt = self._low_confidence_reason(doc, low, results.thresholds[index])
+        if doubt is not None:
+            # the English is there but mostly untrustworthy: say so before what is missing
+            status = "low-confidence"
+            translation_status = (
+                f"{status}: {doubt}"
+                if translation_status == "translated"
+                else f"{status}: {doubt}; {translation_status}"
+            )
         translated = Translated.extend(
             doc,
             english=english,
@@ -154,8 +191,34 @@ class DocumentTranslator:
             translation_status=translation_status,
             memory_hits=results.hits[index],
             model_sentences=results.sent[index],
+            paragraph_confidence=confidence,
+            low_confidence=low,
+            title_confidence=title_confidence,
+            title_low_confidence=results.title_low.get(index, False),
         )
         return Document.extend(translated, status=status)
+
+    def _low_confidence_reason(
+        self, doc: Detected, low: list[bool], thresholds: set[float]
+    ) -> str | None:
+        """Why the document is low-confidence (its low-confidence paragraphs hold most of its
+        foreign text, in characters), or None when it is not."""
+        target = self.target
+        foreign = [
+            (len(text), flag)
+            for text, lang, flag in zip(doc.paragraphs, doc.paragraph_languages, low, strict=True)
+            if lang != target and not language_neutral(text, lang)
+        ]
+        total = sum(size for size, _ in foreign)
+        doubtful = sum(size for size, flag in foreign if flag)
+        if not total or doubtful / total <= LOW_CONFIDENCE_SHARE:
+            return None
+        paragraphs = sum(1 for _, flag in foreign if flag)
+        below = "/".join(f"{t:g}" for t in sorted(thresholds))
+        return (
+            f"{paragraphs} of {len(foreign)} foreign paragraphs ({doubtful / total:.0%} of the "
+            f"text) translated with confidence below {below}"
+        )
 
     def _translation_failed(self, lang: str, error: Exception) -> str:
         """The short reason stored for documents whose translation failed; logged once per

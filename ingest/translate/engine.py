@@ -5,7 +5,7 @@ batches of 32 *tokens* (about one sentence), reloads its splitter, cannot cap th
 length, turns every ``_`` into a space, and downloads sentence splitters at first use. Here all
 sentences of all texts given in one call are split offline, de-duplicated, looked up in the
 memory, and only the rest go to one shared ``ctranslate2.Translator`` per package and process,
-sorted by token length and batched by ``max_batch_size`` sentences.
+sorted by token length and batched by ``max_batch_size`` hypotheses (sentences x beam).
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ingest.translate.confidence import Translation, combine, sentence_confidence
 from ingest.translate.memory import TranslationMemory
 from ingest.translate.packages import NoPackageError, PackageInfo, list_installed
 from ingest.translate.splitter import SentenceSplitter
@@ -24,9 +25,12 @@ from ingest.translate.splitter import SentenceSplitter
 if TYPE_CHECKING:
     from ingest.config import Settings
 
-# Measured in benchmarks/translation.py: greedy decoding is ~3x faster than beam 4 and levels
-# off from 64 sentences per batch (see FACTS.md); beam 2 is the compromise users can opt into.
+# Greedy decoding (beam 1) is the default: it is faster than argos' beam 4 because it explores
+# fewer hypotheses, which costs some quality (benchmarks/RESULTS.md has the measured ratio);
+# beam 2 or 4 are settings away. Greedy levels off from 64 sentences per batch.
 DEFAULT_BEAM_SIZE = 1
+# Hypotheses decoded together (sentences x beam): a beam-4 batch of 64 sentences holds 256
+# hypotheses and ran about half as fast per sentence as batches of 16 (benchmarks/translation.py).
 DEFAULT_MAX_BATCH_SIZE = 64
 DEFAULT_MAX_DECODING_LENGTH = 256
 # Sentences handed to one translate_batch call: bounds memory and lets the translation memory
@@ -89,6 +93,9 @@ class TranslationBatch:
     package_key: str
     memory_hits: int  # unique sentences answered by the translation memory
     model_sentences: int  # unique sentences sent to the model
+    # the model's confidence in texts[i] (ingest.translate.confidence); None when no sentence
+    # of it was translated by a model with a known confidence (empty, numbers only, old memory)
+    confidence: list[float | None] = field(default_factory=list)
 
 
 class _Tokenizer:
@@ -191,6 +198,12 @@ def _best_compute_type(device: str) -> str:
     return "default"
 
 
+def sentences_per_batch(max_batch_size: int, beam_size: int) -> int:
+    """Sentences per CTranslate2 batch: ``max_batch_size`` hypotheses shared by the beams, so
+    the work per batch stays the same whatever the beam size (at least one sentence)."""
+    return max(1, max_batch_size // max(1, beam_size))
+
+
 def _has_letters(sentence: str) -> bool:
     return any(char.isalpha() for char in sentence)
 
@@ -281,23 +294,40 @@ class TranslationEngine:
             self.splitter.split(from_code, text) if text and text.strip() else [] for text in texts
         ]
         unique = list(dict.fromkeys(sentence for sentences in split for sentence in sentences))
-        english: dict[str, str] = {s: s for s in unique if not _has_letters(s)}
+        # sentences without letters are copied: nothing for a model to be (un)sure about
+        english: dict[str, Translation] = {
+            s: Translation(s, None) for s in unique if not _has_letters(s)
+        }
         wanted = [s for s in unique if s not in english]
-        hits: dict[str, str] = {}
+        hits: dict[str, Translation] = {}
         if self.memory is not None and wanted:
             hits = self.memory.lookup(package.key, wanted)
             english.update(hits)
         todo = [s for s in wanted if s not in hits]
         if todo:
             english.update(self.translate_sentences(package, todo))
-        out = [" ".join(english[s] for s in sentences if english[s]) for sentences in split]
+        out = [
+            " ".join(english[s].english for s in sentences if english[s].english)
+            for sentences in split
+        ]
+        confidence = [
+            combine((english[s].confidence, len(english[s].english) or 1) for s in sentences)
+            for sentences in split
+        ]
         return TranslationBatch(
-            texts=out, package_key=package.key, memory_hits=len(hits), model_sentences=len(todo)
+            texts=out,
+            package_key=package.key,
+            memory_hits=len(hits),
+            model_sentences=len(todo),
+            confidence=confidence,
         )
 
-    def translate_sentences(self, package: PackageInfo, sentences: Sequence[str]) -> dict[str, str]:
-        """Model translations of unique ``sentences`` (no memory lookup); new pairs are
-        remembered chunk by chunk, so an interrupted run keeps what it already paid for."""
+    def translate_sentences(
+        self, package: PackageInfo, sentences: Sequence[str]
+    ) -> dict[str, Translation]:
+        """Model translations of unique ``sentences`` with their confidence (no memory lookup);
+        new pairs are remembered chunk by chunk, so an interrupted run keeps what it already
+        paid for."""
         try:
             model = _load_model(
                 package,
@@ -311,15 +341,16 @@ class TranslationEngine:
             raise ModelError(package, error) from error
         order = sorted(range(len(sentences)), key=lambda i: len(tokens[i]))
         options: dict[str, Any] = {
-            "max_batch_size": self.max_batch_size,
+            "max_batch_size": sentences_per_batch(self.max_batch_size, self.beam_size),
             "batch_type": "examples",
             "beam_size": self.beam_size,
             "max_decoding_length": self.max_decoding_length,
             "length_penalty": 0.2,  # argostranslate's value, so beam search ranks alike
             "replace_unknowns": True,
+            "return_scores": True,  # the confidence of each sentence (ingest.translate.confidence)
         }
         options.update(self.translate_options)
-        result: dict[str, str] = {}
+        result: dict[str, Translation] = {}
         for start in range(0, len(order), CHUNK_SENTENCES):
             chunk = order[start : start + CHUNK_SENTENCES]
             prefix = [list(model.target_prefix) for _ in chunk] if model.target_prefix else None
@@ -332,11 +363,18 @@ class TranslationEngine:
             fresh = {}
             for i, output in zip(chunk, outputs, strict=True):
                 hypothesis = list(output.hypotheses[0])
+                confidence = None
+                if output.scores:
+                    # the end-of-sentence token is scored too, unless decoding was cut short
+                    ended = len(hypothesis) < options["max_decoding_length"]
+                    confidence = sentence_confidence(
+                        output.scores[0], len(hypothesis) + ended, options["length_penalty"]
+                    )
                 if model.target_prefix and hypothesis[: len(model.target_prefix)] == (
                     model.target_prefix
                 ):
                     hypothesis = hypothesis[len(model.target_prefix) :]
-                fresh[sentences[i]] = model.tokenizer.decode(hypothesis)
+                fresh[sentences[i]] = Translation(model.tokenizer.decode(hypothesis), confidence)
             if self.memory is not None:
                 self.memory.remember(package.key, fresh)
             result.update(fresh)

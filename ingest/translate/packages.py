@@ -73,6 +73,9 @@ class PackageInfo:
     argos_version: str = ""
     tokenizer: str = "sentencepiece.model"  # file name of the tokenizer inside ``path``
     target_prefix: str = ""
+    # The confidence threshold measured for this package (metadata.json "min_confidence"),
+    # None when the package carries no calibration (see ingest.translate.confidence).
+    min_confidence: float | None = None
 
     @property
     def key(self) -> str:
@@ -165,6 +168,13 @@ def read_package(path: Path) -> PackageInfo:
     tokenizer = next((name for name in TOKENIZER_FILES if (path / name).is_file()), None)
     if tokenizer is None:
         raise PackageError(f"{path}: missing sentencepiece.model (or bpe.model)")
+    min_confidence = metadata.get("min_confidence")
+    if min_confidence is not None and not (
+        isinstance(min_confidence, int | float)
+        and not isinstance(min_confidence, bool)
+        and 0 <= min_confidence <= 1
+    ):
+        raise PackageError(f"{path}: metadata.json min_confidence must be a number from 0 to 1")
     from_name = str(metadata.get("from_name") or from_code)
     to_name = str(metadata.get("to_name") or to_code)
     return PackageInfo(
@@ -177,6 +187,7 @@ def read_package(path: Path) -> PackageInfo:
         argos_version=str(metadata.get("argos_version") or ""),
         tokenizer=tokenizer,
         target_prefix=str(metadata.get("target_prefix") or ""),
+        min_confidence=None if min_confidence is None else float(min_confidence),
     )
 
 
