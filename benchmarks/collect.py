@@ -276,13 +276,15 @@ def figures(runs: list[Run]) -> dict[str, Result]:
 
 def display(value: float) -> str:
     """How README shows a figure: whole numbers as they are, else 3 significant digits, with
-    thousands separated (0, 46.0, 2.81, 3,300)."""
+    thousands separated (0, 46.0, 2.81, 0.972, 3,300)."""
     if value == int(value) or abs(value) >= 1000:
         return f"{value:,.0f}"
     if abs(value) >= 100:
         return f"{value:.0f}"
     if abs(value) >= 10:
         return f"{value:.1f}"
+    if abs(value) < 1:  # scores and fractions: F1 0.972 vs 0.970 is the difference that matters
+        return f"{value:.3f}"
     return f"{value:.2f}"
 
 
