@@ -179,24 +179,30 @@ def children_cpu() -> float:
 
 
 def tree_rss_mb(root: int) -> float:
-    """Resident memory of a process and all its descendants, MB (0 once it is gone)."""
-    import psutil
-
-    try:
-        process = psutil.Process(root)
-        members = [process, *process.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
-    total = 0
-    for member in members:
-        with contextlib.suppress(psutil.Error):
-            total += member.memory_info().rss
+    """Resident memory of a process and all its descendants, MB (0 once it is gone), from
+    /proc (Linux), so the benchmark needs nothing beyond the project's dependencies."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            stat = (entry / "stat").read_text()
+            # "pid (comm) state ppid …": comm may hold spaces and parentheses
+            ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    page = os.sysconf("SC_PAGE_SIZE")
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, []))
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
     return total / 2**20
 
 
 def run_cli(args: list[str], env: dict[str, str]) -> Timed:
     """``ingest ARGS`` as a user runs it: a new process, timed from spawn to exit, with the
-    peak resident memory of its process tree (sampled every 50 ms)."""
+    peak resident memory of its process tree (sampled every 0.1 s)."""
     command = [sys.executable, "-m", "ingest.cli.main", *args]
     peak = [0.0]
     cpu = children_cpu()
@@ -209,7 +215,7 @@ def run_cli(args: list[str], env: dict[str, str]) -> Timed:
     def sample() -> None:
         while not done.is_set():
             peak[0] = max(peak[0], tree_rss_mb(process.pid))
-            done.wait(0.05)
+            done.wait(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -365,10 +371,10 @@ def main() -> int:
     if not KOREAN.is_file():
         parser.exit(1, f"benchmark text missing: {KOREAN}\n")
 
+    if args.keep and args.keep.exists() and any(args.keep.iterdir()):
+        parser.exit(2, f"--keep {args.keep}: choose a new or empty folder\n")
     work = args.keep or Path(tempfile.mkdtemp(prefix="ingest-bench-main-job-"))
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
+    work.mkdir(parents=True, exist_ok=True)
     try:
         return benchmark(work, args)
     finally:
