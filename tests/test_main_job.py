@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import ROOT, SAMPLES
@@ -65,6 +67,73 @@ def test_an_unchanged_batch_imports_no_extractor_detector_or_translator(demo_hom
     again = process_batch_in_new_process([str(SAMPLES)])
     assert again["statuses"] == ["unchanged"]
     assert again["heavy"] == [], f"an unchanged rerun imported {again['heavy']}"
+
+
+ENGLISH = (ROOT / "tests" / "data" / "langid" / "sentences" / "en.txt").read_text().splitlines()
+
+
+class _Article(BaseHTTPRequestHandler):
+    """A page per path; remembers which paths were asked for."""
+
+    asked: list[str] = []
+    asked_event = threading.Event()
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        type(self).asked.append(self.path)
+        type(self).asked_event.set()
+        number = int(self.path.rsplit("-", 1)[-1])
+        text = " ".join(ENGLISH[number * 5 : number * 5 + 5])  # unique text per story
+        body = f"<html><body><article><p>{text}</p></article></body></html>".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.prefect
+def test_the_next_batch_is_fetched_while_this_one_is_processed(home, monkeypatch):
+    """With URLs, batch N+1's load task runs while batch N is processed: the progress hook
+    after batch 1 waits for a request of batch 2, which only an overlapping load can send."""
+    from typer.testing import CliRunner
+
+    from flows.ingest_flow import PROGRESS_HOOKS
+    from ingest.cli.main import app, load_commands
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Article)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    for name, value in [
+        ("INGEST_ALLOW_LOOPBACK", "true"),
+        ("INGEST_RESPECT_ROBOTS", "false"),
+        ("INGEST_PER_HOST_DELAY", "0"),
+    ]:
+        monkeypatch.setenv(name, value)
+    urls = [f"http://127.0.0.1:{server.server_port}/story-{i}" for i in range(6)]
+    seen_during_batch_one: list[str] = []
+
+    def after_batch(done: int, _total: int | None, _rows: list) -> None:
+        if done == 2:  # batch 1 (stories 0 and 1) is processed; batch 2 must be on its way
+            _Article.asked_event.clear()
+            while not set(_Article.asked) - {"/story-0", "/story-1"}:
+                if not _Article.asked_event.wait(60):
+                    break
+                _Article.asked_event.clear()
+            seen_during_batch_one.extend(_Article.asked)
+
+    _Article.asked.clear()
+    load_commands()
+    PROGRESS_HOOKS.append(after_batch)
+    try:
+        result = CliRunner().invoke(app, ["run", *urls, "--batch-size", "2"])
+    finally:
+        PROGRESS_HOOKS.remove(after_batch)
+        server.shutdown()
+    assert result.exit_code == 0, result.output
+    assert "6 ok" in result.output, result.output
+    assert set(seen_during_batch_one) & {"/story-2", "/story-3"}, seen_during_batch_one
 
 
 @pytest.mark.slow
