@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/main_job.py [--pages 100] [--length 32] [--keep DIR]
     .venv/bin/python benchmarks/main_job.py --pages 1000 --no-parts     # the memory target
+    .venv/bin/python benchmarks/main_job.py --serve 0.4 --batch-size 25 --length 16 --no-parts
+        # the pages fetched from a local HTTP server, 0.4 s between requests (politeness)
 
 Corpus: ``--pages`` Korean news pages (5 body sentences and a headline each, from the Korean
 sentences of tests/data/langid, spliced into new unique sentences past the first 500) in a
@@ -233,6 +235,27 @@ def summary_line(output: str) -> str:
     return lines[-1] if lines else "(no output)"
 
 
+def serve_folder(folder: Path, env: dict[str, str], delay: float) -> list[str]:
+    """Serve ``folder`` on 127.0.0.1 (a thread of this process, for as long as it lives), let
+    the runs fetch from it politely (``delay`` s between requests), return the pages' URLs."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env.update(
+        INGEST_ALLOW_LOOPBACK="true",
+        INGEST_RESPECT_ROBOTS="false",
+        INGEST_PER_HOST_DELAY=str(delay),
+    )
+    base = f"http://127.0.0.1:{server.server_port}"
+    return [f"{base}/{page.name}" for page in sorted(folder.glob("*.html"))]
+
+
 # ------------------------------------------------------------------------------ the parts
 
 
@@ -362,6 +385,14 @@ def main() -> int:
     parser.add_argument("--length", type=int, default=32, help="output tokens per sentence")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument("--no-parts", action="store_true", help="only the whole runs")
+    parser.add_argument(
+        "--serve",
+        type=float,
+        metavar="DELAY",
+        help="fetch the pages from a local HTTP server with this per-host delay (seconds) "
+        "instead of reading the folder (no parts: fetching has no raw counterpart)",
+    )
+    parser.add_argument("--batch-size", type=int, help="INGEST_BATCH_SIZE of the runs")
     parser.add_argument("--parts", type=Path, help=argparse.SUPPRESS)  # internal: child mode
     parser.add_argument("--package", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -406,9 +437,15 @@ def benchmark(work: Path, args: argparse.Namespace) -> int:
         flush=True,
     )
     runs = {}
+    inputs = [str(corpus.folder)]
+    if args.serve is not None:
+        inputs = serve_folder(corpus.folder, env, args.serve)
+        args.no_parts = True
+    if args.batch_size:
+        env["INGEST_BATCH_SIZE"] = str(args.batch_size)
     for label, cli_args in [
-        ("cold", ["run", str(corpus.folder)]),
-        ("unchanged", ["run", str(corpus.folder)]),
+        ("cold", ["run", *inputs]),
+        ("unchanged", ["run", *inputs]),
         ("one_page", ["run", str(work / "one-page.html")]),
     ]:
         timed = run_cli(cli_args, env)
