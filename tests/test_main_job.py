@@ -151,7 +151,9 @@ def test_main_job_benchmark_runs_in_a_tiny_mode():
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
-    assert "3 ok" in out and "3 unchanged" in out and "1 ok" in out, out
+    # every run exited 0 (else the benchmark fails); a random model's English is stored
+    # "low-confidence", so only the rerun's status is fixed
+    assert out.count("exit 0") == 3 and "3 unchanged" in out, out
     assert "whole cold run / sum of parts:" in out, out
     names = {
         line.split("=")[0].split()[-1] for line in out.splitlines() if line.startswith("RESULT")
