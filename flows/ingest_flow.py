@@ -30,13 +30,14 @@ from typing import Any, TypeVar
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
 from prefect.states import Failed, State
 from prefect.utilities.annotations import quote
 
 from ingest.config import Settings, load_settings
 from ingest.errors import StoreUnwritable
 from ingest.fetch import Politeness, ValidatorStore
-from ingest.inputs import Target, fetch_targets, iter_batches, resolve_inputs
+from ingest.inputs import Batch, Target, fetch_targets, iter_batches, resolve_inputs
 from ingest.models import Failure, RawPage
 from ingest.pipeline import Outcome, Pipeline
 from ingest.report import summary_markdown, table_rows
@@ -179,36 +180,57 @@ def load_and_process(
 
     Batches hold ``batch_size`` documents: local files and archives are streamed here (an
     archive of any size is many batches, memory holds one), URLs are fetched by the load task.
-    Appends one row per document to ``rows`` and adds seconds to ``times["load"/"process"]``.
-    Raises `StoreUnwritable` (starting no further batch) when the store or archive is full.
+    When there are URLs, the next batch's load task runs (in a Prefect worker thread) while
+    this batch is processed: fetching waits on the network and on per-host delays, processing
+    on the CPU, so the two overlap (memory then holds two batches).
+    Appends one row per document to ``rows`` and adds seconds to ``times["load"/"process"]``
+    (``load``: time spent waiting for pages). Raises `StoreUnwritable` (starting no further
+    batch) when the store or archive is full.
     Every batch shares ``politeness`` and ``validators`` (made here when not given: the
     store's, so conditional GET works across runs and machines sharing the store).
     """
     logger = get_run_logger()
     politeness = politeness or Politeness.from_settings(settings)
-    if validators is None and any(target.kind == "url" for target in targets):
+    fetching = any(target.kind == "url" for target in targets)
+    if validators is None and fetching:
         validators = _pipeline(settings.model_dump_json(), force).store.fetch_validators
     size = max(1, settings.batch_size)
     # an archive holds an unknown number of documents until it has been read
     total = None if any(target.kind == "archive" for target in targets) else len(targets)
     done = 0
     _report_progress(0, total, rows)
-    started = time.perf_counter()
-    for batch in iter_batches(targets, settings, size):
-        pages = batch.read
-        if batch.to_fetch:
-            fetched = load_batch(
-                quote(batch.to_fetch), settings, force, quote(politeness), quote(validators)
-            )
-            pages = pages + unless_unwritable(fetched)
-        times["load"] = times.get("load", 0.0) + time.perf_counter() - started
-        started = time.perf_counter()
-        rows.extend(unless_unwritable(process_batch(quote(pages), settings, force)))
-        times["process"] = times.get("process", 0.0) + time.perf_counter() - started
-        done += len(batch)
-        logger.info("processed %d/%s document(s)", done, total if total is not None else "?")
-        _report_progress(done, total, rows)
-        started = time.perf_counter()
+
+    def start_loading(batch: Batch) -> PrefectFuture[Any] | None:
+        if not batch.to_fetch:
+            return None
+        return load_batch.submit(
+            quote(batch.to_fetch), settings, force, quote(politeness), quote(validators)
+        )
+
+    batches = iter_batches(targets, settings, size)
+    current = next(batches, None)
+    loading = start_loading(current) if current is not None else None
+    try:
+        while current is not None:
+            started = time.perf_counter()
+            pages = current.read
+            if loading is not None:
+                pages = pages + unless_unwritable(loading.result())
+                loading = None
+            times["load"] = times.get("load", 0.0) + time.perf_counter() - started
+            following = next(batches, None) if fetching else None
+            if following is not None:
+                loading = start_loading(following)
+            started = time.perf_counter()
+            rows.extend(unless_unwritable(process_batch(quote(pages), settings, force)))
+            times["process"] = times.get("process", 0.0) + time.perf_counter() - started
+            done += len(current)
+            logger.info("processed %d/%s document(s)", done, total if total is not None else "?")
+            _report_progress(done, total, rows)
+            current = following if fetching else next(batches, None)
+    finally:
+        if loading is not None:  # the run stops: let the next batch's fetch end first
+            loading.wait()
 
 
 def publish_run_artifacts(

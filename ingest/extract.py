@@ -16,14 +16,11 @@ import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from importlib import metadata as package_metadata
 from urllib.parse import urljoin, urlsplit
 
-import trafilatura
-from htmldate import find_date
 from lxml import etree
 from lxml.html import HtmlElement, HTMLParser
-from trafilatura.metadata import examine_meta, extract_meta_json, extract_sitename, extract_title
-from trafilatura.xml import xmltotxt
 
 from ingest.encoding import decode_html
 from ingest.fetch.decode import CorruptCompressed, TooLarge, decompress_bounded
@@ -43,7 +40,9 @@ __all__ = [
 ]
 
 RULES_VERSION = 2
-EXTRACTOR_VERSION = f"trafilatura-{trafilatura.__version__}+rules-{RULES_VERSION}"
+# trafilatura itself (~0.4 s to import, with py3langid and numpy) is imported where a page is
+# extracted: an unchanged run compares versions and never needs it.
+EXTRACTOR_VERSION = f"trafilatura-{package_metadata.version('trafilatura')}+rules-{RULES_VERSION}"
 MAX_BYTES = 50 * 1024 * 1024  # larger pages are refused: no news article is that big
 MAX_DEPTH = 200  # deeper markup is flattened (libxml2 silently drops content below 256)
 MAX_PARSE_CHARS = 4_000_000  # markup beyond this (after dropping scripts) is not parsed
@@ -614,6 +613,8 @@ def _canonical(tree: HtmlElement, base: str | None) -> str | None:
 def _paragraphs(body: etree._Element | None) -> list[str]:
     if body is None:
         return []
+    from trafilatura.xml import xmltotxt
+
     return [line for line in xmltotxt(body, False).split("\n") if line.strip()]
 
 
@@ -787,6 +788,8 @@ def _main_text(
     *,
     favor_precision: bool,
 ) -> list[str]:
+    import trafilatura
+
     document = trafilatura.bare_extraction(
         tree,
         url=url,
@@ -823,6 +826,14 @@ def metadata(tree: HtmlElement, url: str | None = None) -> dict[str, str | None]
     trafilatura's own pass is ~4x slower (byline search, extensive date search); this keeps
     its meta-tag and JSON-LD readers and htmldate's quick mode.
     """
+    from htmldate import find_date
+    from trafilatura.metadata import (
+        examine_meta,
+        extract_meta_json,
+        extract_sitename,
+        extract_title,
+    )
+
     base = url if url and url.startswith("http") else None
     try:
         found = extract_meta_json(tree, examine_meta(tree))
