@@ -8,7 +8,8 @@ written to a temp folder. Both sides are warmed the same way before anything is 
 small untimed run each: imports, translation models, language detector, Prefect client), then
 ``--repeat`` rounds alternate direct and flow (the side that goes first alternates too, so a
 change in machine load hits both alike). Each run gets a fresh store and builds its pipeline
-(store, engine) inside the timed part, on both sides. The server's start is not counted (a
+(store, engine) inside the timed part, on both sides. The flow runs in this process with the
+flow-run settings of ``ingest run`` (flows.run_settings). The server's start is not counted (a
 deployment runs against a long-running server). Prints seconds and docs/s per run and the
 overhead of the medians; the target is ≤ 10 %. Exit status 1 when the target is missed.
 """
@@ -71,10 +72,12 @@ def run_direct(folder: Path, home: Path, batch_size: int) -> tuple[float, int]:
 
 def run_flow(folder: Path, home: Path, batch_size: int) -> tuple[float, int]:
     from flows.ingest_flow import _pipeline, ingest_flow
+    from flows.run_settings import cli_flow_runs
 
     _pipeline.cache_clear()  # build the pipeline inside the timed run, like the direct side
     started = time.perf_counter()
-    rows = ingest_flow(inputs=[str(folder)], home=str(home), batch_size=batch_size)
+    with cli_flow_runs():  # the flow-run settings `ingest run` uses
+        rows = ingest_flow(inputs=[str(folder)], home=str(home), batch_size=batch_size)
     return time.perf_counter() - started, len(rows)
 
 

@@ -198,6 +198,7 @@ def _run_on_dask(
         dask_workers=workers,
     )
     from flows.local_server import LocalServerError, local_api
+    from flows.run_settings import cli_flow_runs
 
     REPROCESS_PROGRESS_HOOKS.append(on_progress)
     try:
@@ -206,6 +207,7 @@ def _run_on_dask(
         with (
             local_api(settings.server_idle_minutes, ui=settings.server_ui) as api_url,
             _environment("PREFECT_API_URL", api_url),
+            cli_flow_runs(),
         ):
             result = reprocess_archive_flow(params)
     except LocalServerError as error:

@@ -104,13 +104,18 @@ def run(
     check_writable_store(settings.resolved_store_url())
     from flows.ingest_flow import PROGRESS_HOOKS, ingest_flow
     from flows.local_server import LocalServerError, local_api
+    from flows.run_settings import cli_flow_runs
     from ingest.errors import StoreUnwritable
     from ingest.security import protect
 
     progress, on_progress = _progress_bar()
     PROGRESS_HOOKS.append(on_progress)
     try:
-        with progress, local_api(settings.server_idle_minutes, ui=settings.server_ui):
+        with (
+            progress,
+            local_api(settings.server_idle_minutes, ui=settings.server_ui),
+            cli_flow_runs(),
+        ):
             # Prefect stores flow parameters: it gets the redacted forms, the flow (in this
             # process) looks the originals up
             rows = ingest_flow(
