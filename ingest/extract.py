@@ -39,7 +39,7 @@ __all__ = [
     "site_key",
 ]
 
-RULES_VERSION = 2
+RULES_VERSION = 3
 # trafilatura itself (~0.4 s to import, with py3langid and numpy) is imported where a page is
 # extracted: an unchanged run compares versions and never needs it.
 EXTRACTOR_VERSION = f"trafilatura-{package_metadata.version('trafilatura')}+rules-{RULES_VERSION}"
@@ -509,21 +509,42 @@ def _repeated(el: HtmlElement) -> bool:
     )
 
 
+def _is_furniture(el: HtmlElement, page_chars: int) -> bool:
+    """A navigation, aside, form... or a block named like site furniture (header, author box,
+    sidebar). A block holding most of the page's text is the page's frame, whatever its name
+    ("site-main", "article-header" wrappers), not furniture."""
+    if el.tag in _NOT_STANDFIRST:
+        return True
+    tokens = _tokens(el)
+    named = tokens & _NOT_STANDFIRST_TOKENS
+    if tokens & _FRAME_TOKENS:
+        named -= {"site", "header"}  # "site-main", "site__content", "article-header"
+    return bool(named) and len(el.text_content()) * 2 < page_chars
+
+
+# Names of the blocks that frame the article itself.
+_FRAME_TOKENS = _wordset("main content article post entry story")
+
+
 def _standfirst(tree: HtmlElement) -> str | None:
     """The article's standfirst: the first innermost element marked as lead/subtitle/summary
     whose text is a phrase or a few sentences, outside site furniture and teaser lists."""
     body = tree.find("body")
-    for el in (body if body is not None else tree).iter("p", "div", "h2", "h3", "span", "section"):
+    root = body if body is not None else tree
+    page_chars = len(root.text_content())
+    for el in root.iter("p", "div", "h2", "h3", "span", "section"):
         if not _marks_standfirst(el) or _tokens(el) & _NOT_STANDFIRST_TOKENS:
             continue
-        if any(_marks_standfirst(d) for d in el.iterdescendants()) or el.find(".//p") is not None:
-            continue  # the innermost marked element; a block of paragraphs is the body
+        if any(_marks_standfirst(d) for d in el.iterdescendants()):
+            continue  # the innermost marked element
+        if len(el.findall(".//p")) > 1:
+            continue  # a block of paragraphs is the body, one paragraph may be the lead
         text = " ".join(el.text_content().split())
         words = len(text.split()) + len(_CJK.findall(text)) // 2
         if not 5 <= words <= 120 or len(text) > 1000 or el.find(".//a") is not None:
             continue
         ancestors = list(el.iterancestors())
-        if any(a.tag in _NOT_STANDFIRST or _tokens(a) & _NOT_STANDFIRST_TOKENS for a in ancestors):
+        if any(_is_furniture(a, page_chars) for a in ancestors):
             continue
         if _repeated(el) or any(_repeated(a) for a in ancestors[:3]):
             continue
@@ -539,7 +560,7 @@ def _with_standfirst(
     if not text:
         return paragraphs
     norm = normalize_line(text)
-    if norm in site_boilerplate or _is_widget(text, norm):
+    if norm in site_boilerplate or _is_widget(text, norm) or _is_credit(text):
         return paragraphs
     if norm[:40] in normalize_line("".join(paragraphs)):
         return paragraphs  # already there (maybe split into several lines)
