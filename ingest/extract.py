@@ -344,7 +344,8 @@ _SECTION_HEADERS = re.compile(
 # A line that is only a picture credit or source ("Foto: dpa", "(Quelle: X/Unsplash)"), or a
 # short caption ending with one ("… Pennsylvania © Noah Addis").
 _CREDIT_LINE = re.compile(
-    r"^\s*[(\[]?(fotos?|bild(er|quelle)?|quelle|photos?|images?|credits?|titelbild|beitragsbild|"
+    r"^\s*[(\[]?(fotos?|bild(er|quelle)?|quelle|photos?|images?(?: source| credit)?|credits?|"
+    r"titelbild|beitragsbild|"
     r"grafik|illustration|source)\s*[:：]\s*[^.!?]{0,80}[)\]]?\s*$",
     re.I,
 )

@@ -394,3 +394,66 @@ def test_the_extractor_records_the_version_of_the_site_template_it_removed() -> 
     plain = extractor.extract(local)  # local files have no site, so no template
     assert footer in plain.paragraphs
     assert plain.extractor == extractor.version_of(local) == EXTRACTOR_VERSION
+
+
+_BODY_TEXT = "".join(
+    f"<p>Paragraph {i} of the article body says something long enough to be text.</p>"
+    for i in range(12)
+)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        # a lead in the article header, inside a "site-main" wrapper
+        '<div class="article-header"><h1>Title</h1><p class="article-excerpt">{lead}</p></div>',
+        # a lead block holding one paragraph
+        '<div class="intro"><div class="chapo"><p>{lead}</p></div></div>',
+    ],
+)
+def test_standfirst_in_article_frame_is_found(head: str) -> None:
+    """Issue 14: leads in common CMS layouts (seen on several sites of trafilatura_dev)."""
+    from ingest.extract import _parse, _standfirst
+
+    lead = "The lead of the article sums up what the reader will find below it."
+    html = (
+        '<html><body><header class="site-header"><p class="site-description">A magazine about '
+        'things and other things</p></header><main class="site-main"><article>'
+        + head.format(lead=lead)
+        + _BODY_TEXT
+        + '</article></main><aside class="sidebar"><p class="summary">Other summary of a '
+        "different page in the sidebar</p></aside>"
+        + "<div>"
+        + "<p>menu entry</p>" * 60
+        + "</div></body></html>"
+    )
+    assert _standfirst(_parse(html)) == lead
+
+
+def test_standfirst_is_not_taken_from_site_furniture_or_a_body_block() -> None:
+    from ingest.extract import _parse, _standfirst
+
+    html = (
+        '<html><body><header class="site-header"><p class="site-description">A magazine about '
+        'things and other things</p></header><div class="author-box"><p class="description">'
+        "Writes about gardens and birds since many years now</p></div>"
+        '<div class="summary"><p>First of two paragraphs here.</p><p>Second of two.</p></div>'
+        "<article>" + _BODY_TEXT + "</article></body></html>"
+    )
+    assert _standfirst(_parse(html)) is None
+
+
+def test_photo_credit_is_not_a_standfirst() -> None:
+    from ingest.extract import _parse, _with_standfirst
+
+    html = (
+        '<html><body><article><p class="subtitle">Image Source: Jane Doe / Agency</p>'
+        + _BODY_TEXT
+        + "</article></body></html>"
+    )
+    body = ["Paragraph 0 of the article body says something long enough to be text."]
+    assert _with_standfirst(_parse(html), body, ()) == body
+    lead = html.replace(
+        "Image Source: Jane Doe / Agency", "What the whole article is about, in brief"
+    )
+    assert _with_standfirst(_parse(lead), body, ())[0].startswith("What the whole")
