@@ -306,7 +306,45 @@ def test_the_scheduler_creates_runs_that_complete_translated(deployed):
     assert document["translated_count"] >= len(korean)
 
     log = deployed.server.log_path.read_text(errors="replace")
-    assert "Traceback" not in log, log[-5000:]
+    assert not unexpected_tracebacks(log), log[-5000:]
+
+
+# Prefect's SQLite-backed server sometimes fails one of its own writes with "database is
+# locked" when its services and a worker write at once (upstream: PrefectHQ/prefect#23051,
+# #9923); the request is retried and the run completes, as the test checks above.
+KNOWN_SERVER_ERRORS = ("database is locked",)
+
+
+def unexpected_tracebacks(log: str) -> list[str]:
+    """The exception line of every traceback in a server log, minus Prefect's known ones."""
+    lines = log.splitlines()
+    found = []
+    for index, line in enumerate(lines):
+        if line.strip() != "Traceback (most recent call last):":
+            continue
+        indent = len(line) - len(line.lstrip())
+        exception = next(
+            (
+                later
+                for later in lines[index + 1 :]
+                if later.strip() and len(later) - len(later.lstrip()) <= indent
+            ),
+            "(end of log)",
+        )
+        if not any(known in exception for known in KNOWN_SERVER_ERRORS):
+            found.append(exception)
+    return found
+
+
+def test_unexpected_tracebacks_tolerates_only_the_known_server_errors() -> None:
+    locked = (
+        'Traceback (most recent call last):\n  File "x.py", line 1, in f\n    g()\n'
+        "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) database is locked\n"
+    )
+    other = "Traceback (most recent call last):\n  File \"y.py\", line 2\nKeyError: 'flow'\n"
+    assert unexpected_tracebacks(locked) == []
+    assert unexpected_tracebacks(locked + other) == ["KeyError: 'flow'"]
+    assert unexpected_tracebacks("Traceback (most recent call last):\n") == ["(end of log)"]
 
 
 def _wait_for_completed_scheduled_run(deployed: Deployed, deployment_id: str, timeout: float):
