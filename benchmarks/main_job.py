@@ -39,7 +39,6 @@ import contextlib
 import hashlib
 import json
 import os
-import random
 import shutil
 import sqlite3
 import subprocess
@@ -54,11 +53,16 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+sys.path.insert(0, str(REPO / "tests"))  # test-only helpers (tests/helpers), not shipped
+
+from helpers.argos_packages import TRANSFORMER_BASE  # noqa: E402
+from helpers.korean_text import KOREAN, korean_sentences  # noqa: E402
+
 from benchmarks.results import report  # noqa: E402
 
-KOREAN = REPO / "tests" / "data" / "langid" / "sentences" / "ko.txt"  # tests/data/README.md
+KOREAN_SEED = 16
 CACHE = Path(tempfile.gettempdir()) / "ingest-benchmark-models" / "main-job"
-BASE = {"layers": 6, "d_model": 512, "heads": 8, "ffn_dim": 2048, "model_vocab_size": 32000}
+BASE = TRANSFORMER_BASE
 SENTENCES_PER_PAGE = 5
 PARAGRAPHS = ((0, 2), (2, 4), (4, 5))  # body sentences per paragraph
 
@@ -102,24 +106,6 @@ def split_known(paragraph: str) -> list[str]:
     return [s if s.endswith(".") else s + "." for s in paragraph.split(". ") if s]
 
 
-def korean_sentences(count: int, seed: int = 16) -> list[str]:
-    """``count`` unique Korean sentences ending with a period: the originals, then splices."""
-    base = [line.strip() for line in KOREAN.read_text(encoding="utf-8").splitlines()]
-    base = list(dict.fromkeys(s for s in base if s.endswith(".") and ". " not in s))
-    rng = random.Random(seed)
-    sentences, seen = list(base), set(base)
-    while len(sentences) < count:
-        a, b = rng.sample(base, 2)
-        wa, wb = a.split(), b.split()
-        if len(wa) < 2 or len(wb) < 2:
-            continue
-        spliced = " ".join(wa[: len(wa) // 2] + wb[len(wb) // 2 :])
-        if spliced not in seen:
-            seen.add(spliced)
-            sentences.append(spliced)
-    return sentences[:count]
-
-
 def headline(sentence: str) -> str:
     """A headline: the first words of a sentence, without its period."""
     words = sentence.rstrip(".").split()
@@ -130,7 +116,7 @@ def write_corpus(folder: Path, pages: int) -> Corpus:
     """``pages`` news pages (page-NNNN.html) plus one spare page for the one-page run."""
     folder.mkdir(parents=True, exist_ok=True)
     total = pages + 1
-    pool = korean_sentences(total * (SENTENCES_PER_PAGE + 1))
+    pool = korean_sentences(total * (SENTENCES_PER_PAGE + 1), KOREAN_SEED, one_per_line=True)
     titles, bodies = [], []
     for i in range(total):
         chunk = pool[i * (SENTENCES_PER_PAGE + 1) : (i + 1) * (SENTENCES_PER_PAGE + 1)]
@@ -155,10 +141,9 @@ def write_corpus(folder: Path, pages: int) -> Corpus:
 
 def build_package(corpus: Corpus) -> Path:
     """The Transformer-base package, built once per vocabulary and cached (about 60 MB)."""
-    sys.path.insert(0, str(REPO / "tests"))  # test-only helpers (tests/helpers), not shipped
     from helpers.argos_packages import build_random_package
 
-    training = korean_sentences(2000)
+    training = korean_sentences(2000, KOREAN_SEED, one_per_line=True)
     tag = hashlib.sha256(repr((sorted(BASE.items()), training[:50])).encode()).hexdigest()[:10]
     folder = CACHE / f"translate-ko_en-bench-{tag}"
     if not (folder / "model" / "model.bin").exists():

@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import random
 import sys
 import tempfile
 import time
@@ -52,9 +51,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))  # test-only helpers (tests/helpers), not shipped
+from helpers.argos_packages import TRANSFORMER_BASE  # noqa: E402
+from helpers.korean_text import KOREAN, korean_sentences  # noqa: E402
+
 CACHE = Path(tempfile.gettempdir()) / "ingest-benchmark-models"
-KOREAN = REPO / "tests" / "data" / "langid" / "sentences" / "ko.txt"  # tests/data/README.md
-BASE = {"layers": 6, "d_model": 512, "heads": 8, "ffn_dim": 2048, "model_vocab_size": 32000}
+KOREAN_SEED = 7
+BASE = TRANSFORMER_BASE
 SENTENCES_PER_PARAGRAPH = 8
 ROUNDS = 4  # mode 2 alternates engine and raw CTranslate2 over this many slices
 
@@ -74,25 +76,6 @@ def peak_rss_mb() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def korean_sentences(count: int, seed: int = 7) -> list[str]:
-    """``count`` unique Korean sentences: the originals, then splices of two of them."""
-    base = [line.strip() for line in KOREAN.read_text(encoding="utf-8").splitlines()]
-    base = [s for s in base if s and s.endswith(".")]
-    rng = random.Random(seed)
-    sentences = list(dict.fromkeys(base))
-    seen = set(sentences)
-    while len(sentences) < count:
-        a, b = rng.sample(base, 2)
-        wa, wb = a.split(), b.split()
-        if len(wa) < 2 or len(wb) < 2:
-            continue
-        spliced = " ".join(wa[: len(wa) // 2] + wb[len(wb) // 2 :])
-        if spliced not in seen:
-            seen.add(spliced)
-            sentences.append(spliced)
-    return sentences[:count]
 
 
 def build_model(corpus: list[str]) -> Path:
@@ -419,7 +402,9 @@ def main() -> int:
 
     settings = Settings()
     memory_sentences = args.memory_documents * 8
-    sentences = korean_sentences(args.paragraphs * SENTENCES_PER_PARAGRAPH + memory_sentences)
+    sentences = korean_sentences(
+        args.paragraphs * SENTENCES_PER_PARAGRAPH + memory_sentences, KOREAN_SEED
+    )
     memory_part = sentences[-memory_sentences:]
     sentences = sentences[: args.paragraphs * SENTENCES_PER_PARAGRAPH]
     paragraphs = [

@@ -19,6 +19,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+# The shape of a real argos package's model (Transformer-base: 6+6 layers, d_model 512,
+# 8 heads, FFN 2048, 32k vocabulary): the benchmarks' random packages have it.
+TRANSFORMER_BASE = {
+    "layers": 6,
+    "d_model": 512,
+    "heads": 8,
+    "ffn_dim": 2048,
+    "model_vocab_size": 32000,
+}
+
 
 def train_sentencepiece(corpus: Sequence[str], prefix: Path, vocab_size: int) -> Path:
     """A unigram model on ``corpus`` whose first pieces are <unk>, <s>, </s> (CTranslate2's
