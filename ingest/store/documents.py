@@ -21,8 +21,9 @@ from sqlalchemy.engine import Connection
 from ingest.grouping import GroupingText, grouping_site, grouping_text
 from ingest.models import BODY, Document, Failure, web_site_of
 from ingest.store.neardup import group_near_duplicates
-from ingest.store.schema import documents, near_duplicates, paragraphs, site_boilerplate
+from ingest.store.schema import documents, near_duplicates, paragraphs
 from ingest.store.search import index_text
+from ingest.store.templates import learned_template
 from ingest.store.transactions import StorePart
 
 
@@ -71,13 +72,7 @@ def _grouping_text(conn: Connection, document: Document) -> GroupingText:
     """What the document is grouped by, without its site's learned template (pages stored
     before the template was learned still carry it)."""
     site = grouping_site(document.url, document.final_url, document.canonical_url)
-    template: frozenset[str] = frozenset()
-    if site is not None:
-        template = frozenset(
-            conn.execute(
-                select(site_boilerplate.c.line).where(site_boilerplate.c.site == site)
-            ).scalars()
-        )
+    template = learned_template(conn, site) if site is not None else frozenset()
     return grouping_text(document, template)
 
 

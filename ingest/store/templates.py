@@ -6,11 +6,19 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from sqlalchemy import insert, or_, select
+from sqlalchemy.engine import Connection
 
 from ingest.models import COMMENT
 from ingest.store.memory import sentence_hash
 from ingest.store.schema import documents, paragraphs, site_boilerplate
 from ingest.store.transactions import StorePart
+
+
+def learned_template(conn: Connection, site: str) -> frozenset[str]:
+    """The lines learned as ``site``'s boilerplate, read on ``conn`` (a writer's transaction
+    sees its own)."""
+    lines = conn.execute(select(site_boilerplate.c.line).where(site_boilerplate.c.site == site))
+    return frozenset(lines.scalars())
 
 
 class SiteTemplates(StorePart):
@@ -44,10 +52,7 @@ class SiteTemplates(StorePart):
 
     def site_boilerplate(self, site: str) -> frozenset[str]:
         with self.engine.connect() as conn:
-            lines = conn.execute(
-                select(site_boilerplate.c.line).where(site_boilerplate.c.site == site)
-            ).scalars()
-            return frozenset(lines)
+            return learned_template(conn, site)
 
     def add_site_boilerplate(self, site: str, lines: Iterable[str]) -> int:
         """Remember lines as the site's template; returns how many were new."""
