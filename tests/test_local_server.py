@@ -6,9 +6,11 @@ are checked against a plain HTTP server posing as one.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +29,7 @@ from flows.local_server import (
     _live_server,
     _proof,
     _write_state,
+    listening_socket,
     read_state,
     server_alive,
     server_info,
@@ -124,6 +127,35 @@ def state_for(port: int, secret: str = "s" * 64) -> ServerState:
         secret=secret,
         status="ready",
     )
+
+
+def accepted_nodelay(sock: socket.socket) -> int:
+    """TCP_NODELAY of a connection an asyncio server (uvicorn's way) accepted on ``sock``."""
+
+    async def scenario() -> int:
+        seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        async def on_connect(_reader, writer) -> None:
+            accepted = writer.get_extra_info("socket")
+            seen.set_result(accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(on_connect, sock=sock)
+        async with server:
+            _reader, writer = await asyncio.open_connection(*sock.getsockname())
+            value = await asyncio.wait_for(seen, 10)
+            writer.close()
+            return value
+
+    return asyncio.run(scenario())
+
+
+def test_the_kept_server_answers_without_nagle_delays():
+    # a socket made without proto (0) gets no TCP_NODELAY from asyncio: the control case
+    plain = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    plain.bind(("127.0.0.1", 0))
+    assert accepted_nodelay(plain) == 0
+    assert accepted_nodelay(listening_socket()) != 0
 
 
 def test_a_port_that_answers_like_prefect_is_trusted_only_with_the_secret(tmp_path):
