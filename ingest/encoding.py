@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections import Counter
 from collections.abc import Mapping
 
 __all__ = ["decode_html", "normalize_charset", "declared_charsets"]
@@ -110,15 +111,20 @@ def declared_charsets(body: bytes, headers: Mapping[str, str] | None = None) -> 
 
 def _plausibility(text: str) -> float:
     """Share of non-ASCII characters that are frequent in some CJK language (0..1)."""
-    sample = [c for c in text if ord(c) > 0x7F and not c.isspace()]
-    if not sample:
+    counts = Counter(_NON_ASCII_VISIBLE.findall(text))  # distinct characters: a few thousand
+    total = sum(counts.values())
+    if not total:
         return 0.0
     best = 0.0
     for chars in _FREQUENT.values():
-        best = max(best, sum(1 for c in sample if c in chars) / len(sample))
+        best = max(best, sum(n for c, n in counts.items() if c in chars) / total)
     # Replacement characters and private-use code points mean the codec does not fit.
-    bad = sum(1 for c in sample if c == "\ufffd" or 0xE000 <= ord(c) <= 0xF8FF)
-    return best - 2 * bad / len(sample)
+    bad = sum(n for c, n in counts.items() if c == "\ufffd" or 0xE000 <= ord(c) <= 0xF8FF)
+    return best - 2 * bad / total
+
+
+_NON_ASCII_VISIBLE = re.compile(r"[^\x00-\x7f\s]")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def _strict(body: bytes, codec: str) -> str | None:
@@ -189,7 +195,7 @@ def decode_html(body: bytes, headers: Mapping[str, str] | None = None) -> str:
 def _mostly_utf8(sample: bytes) -> bool:
     text = sample.decode("utf-8", errors="replace")
     bad = text.count("\ufffd")
-    good = sum(1 for c in text if ord(c) > 0x7F) - bad
+    good = len(_NON_ASCII.findall(text)) - bad
     return good >= 20 and bad <= good / 100
 
 
