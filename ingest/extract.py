@@ -478,14 +478,38 @@ _STANDFIRST_TOKENS = _wordset(
 _STANDFIRST_PROPS = frozenset({"description", "abstract", "alternativeheadline"})
 _NOT_STANDFIRST = frozenset({"nav", "aside", "footer", "form", "a", "li", "button", "label"})
 _TOKEN_SPLIT = re.compile(r"[^a-z]+")
+# Microdata types whose description is the article's own lead (not a person's, an image's...).
+_ARTICLE_TYPES = re.compile(r"(Article|Posting|Recipe)/?$")
+_OTHER_TYPES = re.compile(r"(Person|Organization|ImageObject)/?$")
 
 
 def _marks_standfirst(el: HtmlElement) -> bool:
-    attrs = f"{el.get('class', '')} {el.get('id', '')}".lower()
-    tokens = set(_TOKEN_SPLIT.split(attrs))
-    return bool(tokens & _STANDFIRST_TOKENS) or (
+    return bool(_tokens(el) & _STANDFIRST_TOKENS) or (
         el.get("itemprop", "").lower() in _STANDFIRST_PROPS
     )
+
+
+def _microdata_scope(el: HtmlElement) -> str | None:
+    """The schema.org type of the item an ``itemprop`` element belongs to ("" if untyped),
+    None outside any item."""
+    scope = next((a for a in el.iterancestors() if a.get("itemscope") is not None), None)
+    return None if scope is None else scope.get("itemtype", "")
+
+
+def _describes_article(el: HtmlElement) -> bool:
+    """Whether the element is the ``description`` of the page's article in schema.org
+    microdata: the publisher's own mark of the lead, whatever the blocks around it are named."""
+    if el.get("itemprop", "").lower() not in _STANDFIRST_PROPS:
+        return False
+    scope = _microdata_scope(el)
+    return scope is None or _ARTICLE_TYPES.search(scope) is not None
+
+
+def _describes_other(el: HtmlElement) -> bool:
+    """A microdata description of a person, organisation or picture (an author box)."""
+    if el.get("itemprop", "").lower() not in _STANDFIRST_PROPS:
+        return False
+    return _OTHER_TYPES.search(_microdata_scope(el) or "") is not None
 
 
 # Containers of site furniture whose "description" or "lead" is not the article's.
@@ -496,18 +520,28 @@ _NOT_STANDFIRST_TOKENS = _wordset(
 
 
 def _tokens(el: HtmlElement) -> set[str]:
-    return set(_TOKEN_SPLIT.split(f"{el.get('class', '')} {el.get('id', '')}".lower()))
+    """Words of the class and id; a compound that names a standfirst as a whole
+    ("teaser-text", "sub-headline") counts as that one word, not as its parts."""
+    tokens: set[str] = set()
+    for name in f"{el.get('class', '')} {el.get('id', '')}".lower().split():
+        parts = [part for part in _TOKEN_SPLIT.split(name) if part]
+        joined = "".join(parts)
+        tokens.update([joined] if joined in _STANDFIRST_TOKENS else parts)
+    return tokens
 
 
-def _repeated(el: HtmlElement) -> bool:
-    """Whether the element is one of several siblings of the same kind (a list of teasers)."""
+def _repeated(el: HtmlElement, *, with_lead: bool = False) -> bool:
+    """Whether the element is one of several siblings of the same kind (a list of teasers);
+    ``with_lead``: only siblings holding a marked lead count (layout blocks named "container"
+    or "row" repeat too, and only one of them holds the article's lead)."""
     parent = el.getparent()
     key = (el.tag, el.get("class"))
-    return (
-        parent is not None
-        and bool(key[1])
-        and sum(1 for c in parent if (c.tag, c.get("class")) == key) > 1
-    )
+    if parent is None or not key[1]:
+        return False
+    siblings = [c for c in parent if (c.tag, c.get("class")) == key]
+    if with_lead:
+        siblings = [c for c in siblings if any(map(_marks_standfirst, c.iterdescendants()))]
+    return len(siblings) > 1
 
 
 def _is_furniture(el: HtmlElement, page_chars: int) -> bool:
@@ -529,28 +563,47 @@ _FRAME_TOKENS = _wordset("main content article post entry story")
 
 def _standfirst(tree: HtmlElement) -> str | None:
     """The article's standfirst: the first innermost element marked as lead/subtitle/summary
-    whose text is a phrase or a few sentences, outside site furniture and teaser lists."""
+    whose text is a phrase or a few sentences, outside site furniture and teaser lists. The
+    article's microdata ``description`` comes first: it is marked by the publisher."""
     body = tree.find("body")
     root = body if body is not None else tree
     page_chars = len(root.text_content())
-    for el in root.iter("p", "div", "h2", "h3", "span", "section"):
-        if not _marks_standfirst(el) or _tokens(el) & _NOT_STANDFIRST_TOKENS:
-            continue
-        if any(_marks_standfirst(d) for d in el.iterdescendants()):
-            continue  # the innermost marked element
-        if len(el.findall(".//p")) > 1:
-            continue  # a block of paragraphs is the body, one paragraph may be the lead
-        text = " ".join(el.text_content().split())
-        words = len(text.split()) + len(_CJK.findall(text)) // 2
-        if not 5 <= words <= 120 or len(text) > 1000 or el.find(".//a") is not None:
-            continue
-        ancestors = list(el.iterancestors())
-        if any(_is_furniture(a, page_chars) for a in ancestors):
-            continue
-        if _repeated(el) or any(_repeated(a) for a in ancestors[:3]):
-            continue
-        return text
+    marked = [
+        el for el in root.iter("p", "div", "h2", "h3", "span", "section") if _marks_standfirst(el)
+    ]
+    described = [el for el in marked if _describes_article(el)]
+    for el in described + [el for el in marked if el not in described]:
+        text = _standfirst_text(el, page_chars, described=el in described)
+        if text:
+            return text
     return None
+
+
+def _standfirst_text(el: HtmlElement, page_chars: int, *, described: bool) -> str | None:
+    """The text of a marked element if it can be the standfirst. Names of the blocks around
+    do not matter for the article's microdata description ("recipe-meta", "header-wrapper")."""
+    if _tokens(el) & _NOT_STANDFIRST_TOKENS or _describes_other(el):
+        return None  # "author-bio", "teaser", a Person's description
+    if any(_marks_standfirst(d) for d in el.iterdescendants()):
+        return None  # the innermost marked element
+    if len(el.findall(".//p")) > 1:
+        return None  # a block of paragraphs is the body, one paragraph may be the lead
+    text = " ".join(el.text_content().split())
+    words = len(text.split()) + len(_CJK.findall(text)) // 2
+    if not 5 <= words <= (200 if described else 120) or len(text) > 1000:
+        return None
+    link_chars = sum(len(a.text_content().strip()) for a in el.iter("a"))
+    if link_chars * 5 > len(text):
+        return None  # a teaser (a link to another page), not a lead with a link in it
+    ancestors = list(el.iterancestors())
+    if described:
+        if any(a.tag in _NOT_STANDFIRST for a in ancestors):
+            return None
+    elif any(_is_furniture(a, page_chars) for a in ancestors):
+        return None
+    if _repeated(el) or any(_repeated(a, with_lead=True) for a in ancestors[:3]):
+        return None
+    return text
 
 
 def _with_standfirst(

@@ -430,6 +430,43 @@ def test_standfirst_in_article_frame_is_found(head: str) -> None:
     assert _standfirst(_parse(html)) == lead
 
 
+@pytest.mark.parametrize(
+    "head",
+    [
+        # TYPO3 news: "teaser-text" names the lead as a whole, it is no teaser list
+        '<div class="news-single"><div class="teaser-text"><p>{lead}</p></div></div>',
+        # the article's microdata description, in blocks named like furniture
+        '<div itemscope itemtype="http://schema.org/Article"><div class="header-wrapper">'
+        '<div class="recipe-meta"><div itemprop="description">{lead}</div></div></div></div>',
+        # a lead with one link in it
+        '<div class="chapo"><p>{lead} <a href="/x">More</a></p></div>',
+    ],
+)
+def test_standfirst_marked_by_compound_names_microdata_or_with_a_link(head: str) -> None:
+    """Issue 14: leads on several sites of trafilatura_dev that the class names alone missed."""
+    from ingest.extract import _parse, _standfirst
+
+    lead = "The lead of the article sums up what the reader will find below it."
+    html = (
+        "<html><body><article>" + head.format(lead=lead) + _BODY_TEXT + "</article></body></html>"
+    )
+    assert (_standfirst(_parse(html)) or "").startswith(lead)
+
+
+def test_microdata_description_of_the_author_is_not_a_standfirst() -> None:
+    from ingest.extract import _parse, _standfirst
+
+    html = (
+        "<html><body><article>"
+        + _BODY_TEXT
+        + '<div class="post-author-bio" itemprop="description">Jane studied sports science '
+        "before she became a coach</div>"
+        '<div itemscope itemtype="http://schema.org/Person"><p itemprop="description">Jane '
+        "studied sports science before she became a coach</p></div></article></body></html>"
+    )
+    assert _standfirst(_parse(html)) is None
+
+
 def test_standfirst_is_not_taken_from_site_furniture_or_a_body_block() -> None:
     from ingest.extract import _parse, _standfirst
 
