@@ -47,6 +47,7 @@ MAX_BYTES = 50 * 1024 * 1024  # larger pages are refused: no news article is tha
 MAX_DEPTH = 200  # deeper markup is flattened (libxml2 silently drops content below 256)
 MAX_PARSE_CHARS = 4_000_000  # markup beyond this (after dropping scripts) is not parsed
 MIN_TEXT = 200  # characters; below this the precise pass is retried with a wider one
+MIN_PART_PARAGRAPHS = 3  # sentences a sibling block needs to be taken as part of the article
 
 
 class ExtractionError(Exception):
@@ -502,7 +503,7 @@ def _describes_article(el: HtmlElement) -> bool:
     if el.get("itemprop", "").lower() not in _STANDFIRST_PROPS:
         return False
     scope = _microdata_scope(el)
-    return scope is None or _ARTICLE_TYPES.search(scope) is not None
+    return scope is not None and _ARTICLE_TYPES.search(scope) is not None
 
 
 def _describes_other(el: HtmlElement) -> bool:
@@ -520,28 +521,26 @@ _NOT_STANDFIRST_TOKENS = _wordset(
 
 
 def _tokens(el: HtmlElement) -> set[str]:
-    """Words of the class and id; a compound that names a standfirst as a whole
-    ("teaser-text", "sub-headline") counts as that one word, not as its parts."""
+    """Words of the class and id; a compound that names a standfirst as a whole although a
+    part of it names furniture ("teaser-text") counts as that one word, not as its parts."""
     tokens: set[str] = set()
     for name in f"{el.get('class', '')} {el.get('id', '')}".lower().split():
         parts = [part for part in _TOKEN_SPLIT.split(name) if part]
         joined = "".join(parts)
-        tokens.update([joined] if joined in _STANDFIRST_TOKENS else parts)
+        rescued = joined in _STANDFIRST_TOKENS and not _NOT_STANDFIRST_TOKENS.isdisjoint(parts)
+        tokens.update([joined] if rescued else parts)
     return tokens
 
 
-def _repeated(el: HtmlElement, *, with_lead: bool = False) -> bool:
-    """Whether the element is one of several siblings of the same kind (a list of teasers);
-    ``with_lead``: only siblings holding a marked lead count (layout blocks named "container"
-    or "row" repeat too, and only one of them holds the article's lead)."""
+def _repeated(el: HtmlElement) -> bool:
+    """Whether the element is one of several siblings of the same kind (a list of teasers)."""
     parent = el.getparent()
     key = (el.tag, el.get("class"))
-    if parent is None or not key[1]:
-        return False
-    siblings = [c for c in parent if (c.tag, c.get("class")) == key]
-    if with_lead:
-        siblings = [c for c in siblings if any(map(_marks_standfirst, c.iterdescendants()))]
-    return len(siblings) > 1
+    return (
+        parent is not None
+        and bool(key[1])
+        and sum(1 for c in parent if (c.tag, c.get("class")) == key) > 1
+    )
 
 
 def _is_furniture(el: HtmlElement, page_chars: int) -> bool:
@@ -593,15 +592,16 @@ def _standfirst_text(el: HtmlElement, page_chars: int, *, described: bool) -> st
     if not 5 <= words <= (200 if described else 120) or len(text) > 1000:
         return None
     link_chars = sum(len(a.text_content().strip()) for a in el.iter("a"))
-    if link_chars * 5 > len(text):
-        return None  # a teaser (a link to another page), not a lead with a link in it
+    linked = el.find(".//a") is not None
+    if linked and (link_chars * 5 > len(text) or not _SENTENCE_END.search(text)):
+        return None  # a teaser or a byline with links, not a lead (prose) with a link in it
     ancestors = list(el.iterancestors())
     if described:
         if any(a.tag in _NOT_STANDFIRST for a in ancestors):
             return None
     elif any(_is_furniture(a, page_chars) for a in ancestors):
         return None
-    if _repeated(el) or any(_repeated(a, with_lead=True) for a in ancestors[:3]):
+    if _repeated(el) or any(_repeated(a) for a in ancestors[:3]):
         return None
     return text
 
@@ -881,8 +881,75 @@ def _main_text(
             block_lines = _block_lines(block)
             if sum(map(len, block_lines)) > 2 * sum(len(x) for x in lines if not x.startswith("|")):
                 lines = block_lines
+    lines = _with_sibling_parts(tree, lines)
     link_texts = _link_texts(tree)
     return clean_paragraphs(lines, site_boilerplate, title=title, url=url, link_texts=link_texts)
+
+
+def _class_key(el: HtmlElement) -> tuple[str, str] | None:
+    classes = el.get("class", "").split()
+    return (el.tag, classes[0]) if classes and isinstance(el.tag, str) else None
+
+
+def _link_share(el: HtmlElement) -> float:
+    text = len(el.text_content().strip())
+    links = sum(len(a.text_content().strip()) for a in el.iter("a"))
+    return links / text if text else 1.0
+
+
+def _with_sibling_parts(tree: HtmlElement, lines: list[str]) -> list[str]:
+    """Add the article's other parts when the text came from one of several sibling blocks of
+    the same kind: page builders and CMS "modules" split one article into text blocks, and
+    trafilatura keeps the block it scored best."""
+    body = tree.find("body")
+    if body is None or len(lines) < 2:
+        return lines
+    found = {normalize_line(line)[:80] for line in lines}
+    anchors = [  # the page's paragraphs that were extracted
+        p
+        for p in body.iter("p")
+        if len(text := p.text_content()) >= 30 and normalize_line(text)[:80] in found
+    ]
+    if len(anchors) < 2:
+        return lines
+    common = [anchors[0], *anchors[0].iterancestors()]
+    for anchor in anchors[1:]:
+        chain = {anchor, *anchor.iterancestors()}
+        common = [a for a in common if a in chain]
+    if not common:
+        return lines
+    part = common[0]  # the smallest block holding all the extracted paragraphs
+    for _ in range(4):
+        parent = part.getparent()
+        key = _class_key(part)
+        if parent is None or parent.tag in ("body", "html"):
+            return lines
+        parts = [c for c in parent if key is not None and _class_key(c) == key]
+        if len(parts) > 1:
+            break
+        part = parent
+    else:
+        return lines
+    before: list[str] = []
+    after: list[str] = []
+    seen = set(found)
+    for other in parts:
+        if other is part or _link_share(other) > 0.1:
+            continue
+        texts = []
+        for p in other.iter("p"):
+            text = " ".join(p.text_content().split())
+            norm = normalize_line(text)[:80]
+            if not _is_sentence(text) or norm in seen or _link_share(p) > 0.1:
+                continue
+            if any(a.tag in _SKIP for a in p.iterancestors()):
+                continue
+            seen.add(norm)
+            texts.append(text)
+        if len(texts) >= MIN_PART_PARAGRAPHS:  # a notice or an address is one or two lines
+            target = before if parent.index(other) < parent.index(part) else after
+            target.extend(texts)
+    return [*before, *lines, *after] if before or after else lines
 
 
 def _link_texts(tree: HtmlElement) -> set[str]:

@@ -438,8 +438,8 @@ def test_standfirst_in_article_frame_is_found(head: str) -> None:
         # the article's microdata description, in blocks named like furniture
         '<div itemscope itemtype="http://schema.org/Article"><div class="header-wrapper">'
         '<div class="recipe-meta"><div itemprop="description">{lead}</div></div></div></div>',
-        # a lead with one link in it
-        '<div class="chapo"><p>{lead} <a href="/x">More</a></p></div>',
+        # a lead with one link in its prose
+        '<div class="chapo"><p>{lead} See <a href="/x">the report</a> for more.</p></div>',
     ],
 )
 def test_standfirst_marked_by_compound_names_microdata_or_with_a_link(head: str) -> None:
@@ -494,3 +494,32 @@ def test_photo_credit_is_not_a_standfirst() -> None:
         "Image Source: Jane Doe / Agency", "What the whole article is about, in brief"
     )
     assert _with_standfirst(_parse(lead), body, ())[0].startswith("What the whole")
+
+
+def _module(name: str, sentences: list[str]) -> str:
+    return (
+        f'<div class="editorial-module editorial-module--{name}">'
+        + "".join(f"<p>{s}</p>" for s in sentences)
+        + "</div>"
+    )
+
+
+def test_article_split_in_sibling_modules_is_taken_whole() -> None:
+    """Issue 14: page builders split one article into sibling blocks of one kind; trafilatura
+    keeps the block it scores best (two sites of trafilatura_dev)."""
+    from ingest.extract import _parse, _with_sibling_parts
+
+    words = ["one", "two", "three", "four"]  # digits would compare equal (normalize_line)
+    first = [f"The first part of the interview, sentence {w} of it, goes on." for w in words[:3]]
+    second = [f"The second part of the interview, sentence {w} of it, goes on." for w in words]
+    notice = ["Comments that insult others are deleted by the editors without notice."]
+    html = (
+        '<html><body><div class="single-wrapper">'
+        + _module("text", first)
+        + _module("image", notice)
+        + _module("text", second)
+        + '</div><div class="editorial-module"><p><a href="/a">A teaser for another '
+        "article that is a link, as long as a sentence</a></p></div></body></html>"
+    )
+    assert _with_sibling_parts(_parse(html), second) == first + second
+    assert _with_sibling_parts(_parse(html), first[:1]) == first[:1]  # one line: no anchor
