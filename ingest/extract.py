@@ -585,14 +585,16 @@ def _standfirst_text(el: HtmlElement, page_chars: int, *, described: bool) -> st
         return None  # "author-bio", "teaser", a Person's description
     if any(_marks_standfirst(d) for d in el.iterdescendants()):
         return None  # the innermost marked element
-    if len(el.findall(".//p")) > 1:
+    paragraphs = el.findall(".//p")
+    if len(paragraphs) > 1:
         return None  # a block of paragraphs is the body, one paragraph may be the lead
-    text = " ".join(el.text_content().split())
+    lead = paragraphs[0] if paragraphs else el  # not the date and byline beside it
+    text = " ".join(lead.text_content().split())
     words = len(text.split()) + len(_CJK.findall(text)) // 2
     if not 5 <= words <= (200 if described else 120) or len(text) > 1000:
         return None
-    link_chars = sum(len(a.text_content().strip()) for a in el.iter("a"))
-    linked = el.find(".//a") is not None
+    link_chars = sum(len(a.text_content().strip()) for a in lead.iter("a"))
+    linked = lead.find(".//a") is not None
     if linked and (link_chars * 5 > len(text) or not _SENTENCE_END.search(text)):
         return None  # a teaser or a byline with links, not a lead (prose) with a link in it
     ancestors = list(el.iterancestors())

@@ -438,6 +438,9 @@ def test_standfirst_in_article_frame_is_found(head: str) -> None:
         # the article's microdata description, in blocks named like furniture
         '<div itemscope itemtype="http://schema.org/Article"><div class="header-wrapper">'
         '<div class="recipe-meta"><div itemprop="description">{lead}</div></div></div></div>',
+        # the lead paragraph of a block that also holds the date and the author's link
+        '<div class="chapo"><div><p>{lead}</p></div><div class="metas"><span>4.02.2022</span>'
+        ' by <a href="/author/bob">Bob Fischer</a></div></div>',
         # a lead with one link in its prose
         '<div class="chapo"><p>{lead} See <a href="/x">the report</a> for more.</p></div>',
     ],
