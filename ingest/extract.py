@@ -899,13 +899,11 @@ def _link_share(el: HtmlElement) -> float:
     return links / text if text else 1.0
 
 
-def _with_sibling_parts(tree: HtmlElement, lines: list[str]) -> list[str]:
-    """Add the article's other parts when the text came from one of several sibling blocks of
-    the same kind: page builders and CMS "modules" split one article into text blocks, and
-    trafilatura keeps the block it scored best."""
+def _text_block(tree: HtmlElement, lines: Sequence[str]) -> HtmlElement | None:
+    """The smallest block of the page holding all the extracted paragraphs (at least two)."""
     body = tree.find("body")
     if body is None or len(lines) < 2:
-        return lines
+        return None
     found = {normalize_line(line)[:80] for line in lines}
     anchors = [  # the page's paragraphs that were extracted
         p
@@ -913,14 +911,22 @@ def _with_sibling_parts(tree: HtmlElement, lines: list[str]) -> list[str]:
         if len(text := p.text_content()) >= 30 and normalize_line(text)[:80] in found
     ]
     if len(anchors) < 2:
-        return lines
+        return None
     common = [anchors[0], *anchors[0].iterancestors()]
     for anchor in anchors[1:]:
         chain = {anchor, *anchor.iterancestors()}
         common = [a for a in common if a in chain]
-    if not common:
+    return common[0] if common else None
+
+
+def _with_sibling_parts(tree: HtmlElement, lines: list[str]) -> list[str]:
+    """Add the article's other parts when the text came from one of several sibling blocks of
+    the same kind: page builders and CMS "modules" split one article into text blocks, and
+    trafilatura keeps the block it scored best."""
+    part = _text_block(tree, lines)
+    if part is None:
         return lines
-    part = common[0]  # the smallest block holding all the extracted paragraphs
+    found = {normalize_line(line)[:80] for line in lines}
     for _ in range(4):
         parent = part.getparent()
         key = _class_key(part)
