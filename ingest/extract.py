@@ -523,8 +523,12 @@ _NOT_STANDFIRST_TOKENS = _wordset(
 def _tokens(el: HtmlElement) -> set[str]:
     """Words of the class and id; a compound that names a standfirst as a whole although a
     part of it names furniture ("teaser-text") counts as that one word, not as its parts."""
-    tokens: set[str] = set()
-    for name in f"{el.get('class', '')} {el.get('id', '')}".lower().split():
+    names = f"{el.get('class', '')} {el.get('id', '')}".lower()
+    tokens = set(_TOKEN_SPLIT.split(names))
+    if tokens.isdisjoint(_NOT_STANDFIRST_TOKENS):
+        return tokens  # nothing to rescue (the common case, cheap)
+    tokens = set()
+    for name in names.split():
         parts = [part for part in _TOKEN_SPLIT.split(name) if part]
         joined = "".join(parts)
         rescued = joined in _STANDFIRST_TOKENS and not _NOT_STANDFIRST_TOKENS.isdisjoint(parts)
@@ -899,16 +903,22 @@ def _link_share(el: HtmlElement) -> float:
     return links / text if text else 1.0
 
 
+def _line_key(text: str) -> str:
+    """A paragraph's start, normalised: compares a line of the text with an element's text
+    (normalising only the start keeps this cheap on long pages)."""
+    return normalize_line(" ".join(text[:400].split())[:160])[:60]
+
+
 def _text_block(tree: HtmlElement, lines: Sequence[str]) -> HtmlElement | None:
     """The smallest block of the page holding all the extracted paragraphs (at least two)."""
     body = tree.find("body")
     if body is None or len(lines) < 2:
         return None
-    found = {normalize_line(line)[:80] for line in lines}
+    found = {_line_key(line) for line in lines}
     anchors = [  # the page's paragraphs that were extracted
         p
         for p in body.iter("p")
-        if len(text := p.text_content()) >= 30 and normalize_line(text)[:80] in found
+        if len(text := p.text_content()) >= 30 and _line_key(text) in found
     ]
     if len(anchors) < 2:
         return None
@@ -926,7 +936,7 @@ def _with_sibling_parts(tree: HtmlElement, lines: list[str]) -> list[str]:
     part = _text_block(tree, lines)
     if part is None:
         return lines
-    found = {normalize_line(line)[:80] for line in lines}
+    found = {_line_key(line) for line in lines}
     for _ in range(4):
         parent = part.getparent()
         key = _class_key(part)
@@ -947,7 +957,7 @@ def _with_sibling_parts(tree: HtmlElement, lines: list[str]) -> list[str]:
         texts = []
         for p in other.iter("p"):
             text = " ".join(p.text_content().split())
-            norm = normalize_line(text)[:80]
+            norm = _line_key(text)
             if not _is_sentence(text) or norm in seen or _link_share(p) > 0.1:
                 continue
             if any(a.tag in _SKIP for a in p.iterancestors()):
