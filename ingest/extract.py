@@ -590,8 +590,10 @@ def _standfirst_text(el: HtmlElement, page_chars: int, *, described: bool) -> st
     if any(_marks_standfirst(d) for d in el.iterdescendants()):
         return None  # the innermost marked element
     paragraphs = el.findall(".//p")
-    if len(paragraphs) > 1:
-        return None  # a block of paragraphs is the body, one paragraph may be the lead
+    if len(paragraphs) > 1:  # the one sentence among labels and dates, or the body
+        paragraphs = [p for p in paragraphs if _is_sentence(p.text_content())]
+        if len(paragraphs) != 1:
+            return None  # a block of paragraphs is the body, one paragraph may be the lead
     lead = paragraphs[0] if paragraphs else el  # not the date and byline beside it
     text = " ".join(lead.text_content().split())
     words = len(text.split()) + len(_CJK.findall(text)) // 2

@@ -441,6 +441,8 @@ def test_standfirst_in_article_frame_is_found(head: str) -> None:
         # the lead paragraph of a block that also holds the date and the author's link
         '<div class="chapo"><div><p>{lead}</p></div><div class="metas"><span>4.02.2022</span>'
         ' by <a href="/author/bob">Bob Fischer</a></div></div>',
+        # the one sentence of a lead block whose other paragraphs are a date and a label
+        '<div class="article-intro"><p>21.01.2022</p><p>News</p><p>{lead}</p></div>',
         # a lead with one link in its prose
         '<div class="chapo"><p>{lead} See <a href="/x">the report</a> for more.</p></div>',
     ],
