@@ -47,7 +47,7 @@ MAX_BYTES = 50 * 1024 * 1024  # larger pages are refused: no news article is tha
 MAX_DEPTH = 200  # deeper markup is flattened (libxml2 silently drops content below 256)
 MAX_PARSE_CHARS = 4_000_000  # markup beyond this (after dropping scripts) is not parsed
 MIN_TEXT = 200  # characters; below this the precise pass is retried with a wider one
-MIN_PART_PARAGRAPHS = 3  # sentences a sibling block needs to be taken as part of the article
+MIN_PART_PARAGRAPHS = 2  # sentences a sibling block needs to be taken as part of the article
 
 
 class ExtractionError(Exception):
