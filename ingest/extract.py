@@ -47,6 +47,7 @@ MAX_BYTES = 50 * 1024 * 1024  # larger pages are refused: no news article is tha
 MAX_DEPTH = 200  # deeper markup is flattened (libxml2 silently drops content below 256)
 MAX_PARSE_CHARS = 4_000_000  # markup beyond this (after dropping scripts) is not parsed
 MIN_TEXT = 200  # characters; below this the precise pass is retried with a wider one
+MIN_PART_PARAGRAPHS = 2  # sentences a sibling block needs to be taken as part of the article
 
 
 class ExtractionError(Exception):
@@ -481,14 +482,40 @@ _STANDFIRST_TOKENS = _wordset(
 _STANDFIRST_PROPS = frozenset({"description", "abstract", "alternativeheadline"})
 _NOT_STANDFIRST = frozenset({"nav", "aside", "footer", "form", "a", "li", "button", "label"})
 _TOKEN_SPLIT = re.compile(r"[^a-z]+")
+# Microdata types whose description is the article's own lead (not a person's, an image's...).
+_ARTICLE_TYPES = re.compile(r"(Article|Posting|Recipe)/?$")
+_OTHER_TYPES = re.compile(r"(Person|Organization|ImageObject)/?$")
 
 
 def _marks_standfirst(el: HtmlElement) -> bool:
-    attrs = f"{el.get('class', '')} {el.get('id', '')}".lower()
-    tokens = set(_TOKEN_SPLIT.split(attrs))
-    return bool(tokens & _STANDFIRST_TOKENS) or (
-        el.get("itemprop", "").lower() in _STANDFIRST_PROPS
-    )
+    if el.get("itemprop", "").lower() in _STANDFIRST_PROPS:
+        return True
+    if el.get("class") is None and el.get("id") is None:
+        return False  # most elements: no name to read
+    return not _tokens(el).isdisjoint(_STANDFIRST_TOKENS)
+
+
+def _microdata_scope(el: HtmlElement) -> str | None:
+    """The schema.org type of the item an ``itemprop`` element belongs to ("" if untyped),
+    None outside any item."""
+    scope = next((a for a in el.iterancestors() if a.get("itemscope") is not None), None)
+    return None if scope is None else scope.get("itemtype", "")
+
+
+def _describes_article(el: HtmlElement) -> bool:
+    """Whether the element is the ``description`` of the page's article in schema.org
+    microdata: the publisher's own mark of the lead, whatever the blocks around it are named."""
+    if el.get("itemprop", "").lower() not in _STANDFIRST_PROPS:
+        return False
+    scope = _microdata_scope(el)
+    return scope is not None and _ARTICLE_TYPES.search(scope) is not None
+
+
+def _describes_other(el: HtmlElement) -> bool:
+    """A microdata description of a person, organisation or picture (an author box)."""
+    if el.get("itemprop", "").lower() not in _STANDFIRST_PROPS:
+        return False
+    return _OTHER_TYPES.search(_microdata_scope(el) or "") is not None
 
 
 # Containers of site furniture whose "description" or "lead" is not the article's.
@@ -499,7 +526,19 @@ _NOT_STANDFIRST_TOKENS = _wordset(
 
 
 def _tokens(el: HtmlElement) -> set[str]:
-    return set(_TOKEN_SPLIT.split(f"{el.get('class', '')} {el.get('id', '')}".lower()))
+    """Words of the class and id; a compound that names a standfirst as a whole although a
+    part of it names furniture ("teaser-text") counts as that one word, not as its parts."""
+    names = f"{el.get('class', '')} {el.get('id', '')}".lower()
+    tokens = set(_TOKEN_SPLIT.split(names))
+    if tokens.isdisjoint(_NOT_STANDFIRST_TOKENS):
+        return tokens  # nothing to rescue (the common case, cheap)
+    tokens = set()
+    for name in names.split():
+        parts = [part for part in _TOKEN_SPLIT.split(name) if part]
+        joined = "".join(parts)
+        rescued = joined in _STANDFIRST_TOKENS and not _NOT_STANDFIRST_TOKENS.isdisjoint(parts)
+        tokens.update([joined] if rescued else parts)
+    return tokens
 
 
 def _repeated(el: HtmlElement) -> bool:
@@ -532,28 +571,52 @@ _FRAME_TOKENS = _wordset("main content article post entry story")
 
 def _standfirst(tree: HtmlElement) -> str | None:
     """The article's standfirst: the first innermost element marked as lead/subtitle/summary
-    whose text is a phrase or a few sentences, outside site furniture and teaser lists."""
+    whose text is a phrase or a few sentences, outside site furniture and teaser lists. The
+    article's microdata ``description`` comes first: it is marked by the publisher."""
     body = tree.find("body")
     root = body if body is not None else tree
     page_chars = len(root.text_content())
-    for el in root.iter("p", "div", "h2", "h3", "span", "section"):
-        if not _marks_standfirst(el) or _tokens(el) & _NOT_STANDFIRST_TOKENS:
-            continue
-        if any(_marks_standfirst(d) for d in el.iterdescendants()):
-            continue  # the innermost marked element
-        if len(el.findall(".//p")) > 1:
-            continue  # a block of paragraphs is the body, one paragraph may be the lead
-        text = " ".join(el.text_content().split())
-        words = len(text.split()) + len(_CJK.findall(text)) // 2
-        if not 5 <= words <= 120 or len(text) > 1000 or el.find(".//a") is not None:
-            continue
-        ancestors = list(el.iterancestors())
-        if any(_is_furniture(a, page_chars) for a in ancestors):
-            continue
-        if _repeated(el) or any(_repeated(a) for a in ancestors[:3]):
-            continue
-        return text
+    marked = [
+        el for el in root.iter("p", "div", "h2", "h3", "span", "section") if _marks_standfirst(el)
+    ]
+    described = [el for el in marked if _describes_article(el)]
+    for el in described + [el for el in marked if el not in described]:
+        text = _standfirst_text(el, page_chars, described=el in described)
+        if text:
+            return text
     return None
+
+
+def _standfirst_text(el: HtmlElement, page_chars: int, *, described: bool) -> str | None:
+    """The text of a marked element if it can be the standfirst. Names of the blocks around
+    do not matter for the article's microdata description ("recipe-meta", "header-wrapper")."""
+    if _tokens(el) & _NOT_STANDFIRST_TOKENS or _describes_other(el):
+        return None  # "author-bio", "teaser", a Person's description
+    if any(_marks_standfirst(d) for d in el.iterdescendants()):
+        return None  # the innermost marked element
+    paragraphs = el.findall(".//p")
+    if len(paragraphs) > 1:  # the one sentence among labels and dates, or the body
+        paragraphs = [p for p in paragraphs if _is_sentence(p.text_content())]
+        if len(paragraphs) != 1:
+            return None  # a block of paragraphs is the body, one paragraph may be the lead
+    lead = paragraphs[0] if paragraphs else el  # not the date and byline beside it
+    text = " ".join(lead.text_content().split())
+    words = len(text.split()) + len(_CJK.findall(text)) // 2
+    if not 5 <= words <= (200 if described else 120) or len(text) > 1000:
+        return None
+    link_chars = sum(len(a.text_content().strip()) for a in lead.iter("a"))
+    linked = lead.find(".//a") is not None
+    if linked and (link_chars * 5 > len(text) or not _SENTENCE_END.search(text)):
+        return None  # a teaser or a byline with links, not a lead (prose) with a link in it
+    ancestors = list(el.iterancestors())
+    if described:
+        if any(a.tag in _NOT_STANDFIRST for a in ancestors):
+            return None
+    elif any(_is_furniture(a, page_chars) for a in ancestors):
+        return None
+    if _repeated(el) or any(_repeated(a) for a in ancestors[:3]):
+        return None
+    return text
 
 
 def _with_standfirst(
@@ -831,8 +894,90 @@ def _main_text(
             block_lines = _block_lines(block)
             if sum(map(len, block_lines)) > 2 * sum(len(x) for x in lines if not x.startswith("|")):
                 lines = block_lines
+    lines = _with_sibling_parts(tree, lines)
     link_texts = _link_texts(tree)
     return clean_paragraphs(lines, site_boilerplate, title=title, url=url, link_texts=link_texts)
+
+
+def _class_key(el: HtmlElement) -> tuple[str, str] | None:
+    classes = el.get("class", "").split()
+    return (el.tag, classes[0]) if classes and isinstance(el.tag, str) else None
+
+
+def _link_share(el: HtmlElement) -> float:
+    text = len(el.text_content().strip())
+    links = sum(len(a.text_content().strip()) for a in el.iter("a"))
+    return links / text if text else 1.0
+
+
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def _line_key(text: str) -> str:
+    """A paragraph's start, lower case, letters and digits only: compares a line of the text
+    with an element's text (only the start, with regexes: cheap on long pages)."""
+    return _NOT_WORD.sub("", unicodedata.normalize("NFKC", text[:300]).lower())[:60]
+
+
+def _text_block(tree: HtmlElement, lines: Sequence[str]) -> HtmlElement | None:
+    """The smallest block of the page holding all the extracted paragraphs (at least two)."""
+    body = tree.find("body")
+    if body is None or len(lines) < 2:
+        return None
+    found = {_line_key(line) for line in lines}
+    anchors = [  # the page's paragraphs that were extracted
+        p
+        for p in body.iter("p")
+        if len(text := p.text_content()) >= 30 and _line_key(text) in found
+    ]
+    if len(anchors) < 2:
+        return None
+    common = [anchors[0], *anchors[0].iterancestors()]
+    for anchor in anchors[1:]:
+        chain = {anchor, *anchor.iterancestors()}
+        common = [a for a in common if a in chain]
+    return common[0] if common else None
+
+
+def _with_sibling_parts(tree: HtmlElement, lines: list[str]) -> list[str]:
+    """Add the article's other parts when the text came from one of several sibling blocks of
+    the same kind: page builders and CMS "modules" split one article into text blocks, and
+    trafilatura keeps the block it scored best."""
+    part = _text_block(tree, lines)
+    if part is None:
+        return lines
+    found = {_line_key(line) for line in lines}
+    for _ in range(4):
+        parent = part.getparent()
+        key = _class_key(part)
+        if parent is None or parent.tag in ("body", "html"):
+            return lines
+        parts = [c for c in parent if key is not None and _class_key(c) == key]
+        if len(parts) > 1:
+            break
+        part = parent
+    else:
+        return lines
+    before: list[str] = []
+    after: list[str] = []
+    seen = set(found)
+    for other in parts:
+        if other is part or _link_share(other) > 0.1:
+            continue
+        texts = []
+        for p in other.iter("p"):
+            text = " ".join(p.text_content().split())
+            norm = _line_key(text)
+            if not _is_sentence(text) or norm in seen or _link_share(p) > 0.1:
+                continue
+            if any(a.tag in _SKIP for a in p.iterancestors()):
+                continue
+            seen.add(norm)
+            texts.append(text)
+        if len(texts) >= MIN_PART_PARAGRAPHS:  # a notice or an address is one or two lines
+            target = before if parent.index(other) < parent.index(part) else after
+            target.extend(texts)
+    return [*before, *lines, *after] if before or after else lines
 
 
 def _link_texts(tree: HtmlElement) -> set[str]:

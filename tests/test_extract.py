@@ -430,6 +430,48 @@ def test_standfirst_in_article_frame_is_found(head: str) -> None:
     assert _standfirst(_parse(html)) == lead
 
 
+@pytest.mark.parametrize(
+    "head",
+    [
+        # TYPO3 news: "teaser-text" names the lead as a whole, it is no teaser list
+        '<div class="news-single"><div class="teaser-text"><p>{lead}</p></div></div>',
+        # the article's microdata description, in blocks named like furniture
+        '<div itemscope itemtype="http://schema.org/Article"><div class="header-wrapper">'
+        '<div class="recipe-meta"><div itemprop="description">{lead}</div></div></div></div>',
+        # the lead paragraph of a block that also holds the date and the author's link
+        '<div class="chapo"><div><p>{lead}</p></div><div class="metas"><span>4.02.2022</span>'
+        ' by <a href="/author/bob">Bob Fischer</a></div></div>',
+        # the one sentence of a lead block whose other paragraphs are a date and a label
+        '<div class="article-intro"><p>21.01.2022</p><p>News</p><p>{lead}</p></div>',
+        # a lead with one link in its prose
+        '<div class="chapo"><p>{lead} See <a href="/x">the report</a> for more.</p></div>',
+    ],
+)
+def test_standfirst_marked_by_compound_names_microdata_or_with_a_link(head: str) -> None:
+    """Issue 14: leads on several sites of trafilatura_dev that the class names alone missed."""
+    from ingest.extract import _parse, _standfirst
+
+    lead = "The lead of the article sums up what the reader will find below it."
+    html = (
+        "<html><body><article>" + head.format(lead=lead) + _BODY_TEXT + "</article></body></html>"
+    )
+    assert (_standfirst(_parse(html)) or "").startswith(lead)
+
+
+def test_microdata_description_of_the_author_is_not_a_standfirst() -> None:
+    from ingest.extract import _parse, _standfirst
+
+    html = (
+        "<html><body><article>"
+        + _BODY_TEXT
+        + '<div class="post-author-bio" itemprop="description">Jane studied sports science '
+        "before she became a coach</div>"
+        '<div itemscope itemtype="http://schema.org/Person"><p itemprop="description">Jane '
+        "studied sports science before she became a coach</p></div></article></body></html>"
+    )
+    assert _standfirst(_parse(html)) is None
+
+
 def test_standfirst_is_not_taken_from_site_furniture_or_a_body_block() -> None:
     from ingest.extract import _parse, _standfirst
 
@@ -457,3 +499,32 @@ def test_photo_credit_is_not_a_standfirst() -> None:
         "Image Source: Jane Doe / Agency", "What the whole article is about, in brief"
     )
     assert _with_standfirst(_parse(lead), body, ())[0].startswith("What the whole")
+
+
+def _module(name: str, sentences: list[str]) -> str:
+    return (
+        f'<div class="editorial-module editorial-module--{name}">'
+        + "".join(f"<p>{s}</p>" for s in sentences)
+        + "</div>"
+    )
+
+
+def test_article_split_in_sibling_modules_is_taken_whole() -> None:
+    """Issue 14: page builders split one article into sibling blocks of one kind; trafilatura
+    keeps the block it scores best (two sites of trafilatura_dev)."""
+    from ingest.extract import _parse, _with_sibling_parts
+
+    words = ["one", "two", "three", "four"]  # digits would compare equal (normalize_line)
+    first = [f"The first part of the interview, sentence {w} of it, goes on." for w in words[:3]]
+    second = [f"The second part of the interview, sentence {w} of it, goes on." for w in words]
+    notice = ["Comments that insult others are deleted by the editors without notice."]
+    html = (
+        '<html><body><div class="single-wrapper">'
+        + _module("text", first)
+        + _module("image", notice)
+        + _module("text", second)
+        + '</div><div class="editorial-module"><p><a href="/a">A teaser for another '
+        "article that is a link, as long as a sentence</a></p></div></body></html>"
+    )
+    assert _with_sibling_parts(_parse(html), second) == first + second
+    assert _with_sibling_parts(_parse(html), first[:1]) == first[:1]  # one line: no anchor
