@@ -34,6 +34,7 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import signal
@@ -320,9 +321,19 @@ def _drain_prefect_clients() -> None:
     from prefect.events.worker import EventsWorker
     from prefect.logging.handlers import APILogWorker
 
-    for worker in (APILogWorker, EventsWorker):
-        with contextlib.suppress(Exception):  # a worker that never started has nothing to send
-            worker.drain_all(timeout=5)
+    # each worker logs "Still processing items: N items remaining..." as a WARNING when it is
+    # stopped with items queued: expected here, and not for the user's terminal
+    loggers = [logging.getLogger(worker.__name__) for worker in (APILogWorker, EventsWorker)]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        for worker in (APILogWorker, EventsWorker):
+            with contextlib.suppress(Exception):  # a worker never started has nothing to send
+                worker.drain_all(timeout=5)
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _startup_timeout(timeout: float | None) -> float:
