@@ -828,8 +828,68 @@ def _main_text(
             block_lines = _block_lines(block)
             if sum(map(len, block_lines)) > 2 * sum(len(x) for x in lines if not x.startswith("|")):
                 lines = block_lines
+    lines = _without_furniture(lines, tree)
     link_texts = _link_texts(tree)
     return clean_paragraphs(lines, site_boilerplate, title=title, url=url, link_texts=link_texts)
+
+
+# Class/id words of site furniture that sits inside the article's container: author boxes,
+# related posts, affiliate notes, picture copyrights, "about this series" boxes, reader comments
+# (plural: an item's singular "comment" is often the editor's caption of a gallery picture).
+# trafilatura prunes these by name, but case-sensitively and on a few tags only, so camelCase and
+# BEM names ("TestReport__AuthorBox", "affiliateText", "media__description-copyright"), lists
+# ("ul.related_post") slip through.
+_FURNITURE_WORDS = frozenset({"author", "related", "affiliate", "copyright", "about", "comments"})
+_NAMED = etree.XPath("//body//*[@class or @id]")
+_FURNITURE_NAME = re.compile("|".join(sorted(_FURNITURE_WORDS)), re.I)  # a quick first filter
+_NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _name_words(el: HtmlElement) -> set[str]:
+    """Words of an element's class and id, camelCase and BEM split; WordPress
+    taxonomy classes ("tag-author", "category-comment") name the post's topics, not its parts."""
+    names = [c for c in el.get("class", "").split() if not c.startswith(("tag-", "category-"))]
+    names.append(el.get("id", ""))
+    return {w.lower() for name in names for w in _NAME_WORD.findall(name)}
+
+
+def _without_furniture(lines: list[str], tree: HtmlElement) -> list[str]:
+    """Drop the lines whose text occurs on the page only inside blocks named as furniture
+    (:data:`_FURNITURE_WORDS`). A block holding half the page's text, or most of the extracted
+    text (or its start and a good part), is the article or its frame whatever its name
+    (WordPress puts "author-jane" on the article)."""
+    candidates = [
+        el for el in _NAMED(tree) if _FURNITURE_NAME.search(f"{el.get('class')} {el.get('id')}")
+    ]
+    if not candidates or not lines:
+        return lines
+    body = tree.find("body")
+    page_text = body.text_content() if body is not None else ""
+    regions: set[HtmlElement] = set()
+    for el in candidates:
+        if not _name_words(el) & _FURNITURE_WORDS or any(a in regions for a in el.iterancestors()):
+            continue
+        if len(el.text_content()) * 2 < len(page_text):
+            regions.add(el)
+    keys = [_WHITESPACE.sub("", line.removeprefix("- ")) for line in lines]
+    total = sum(map(len, keys)) or 1
+    first = next((key for key in keys if len(key) >= 4), "")
+    texts = []
+    for el in regions:
+        text = _WHITESPACE.sub("", el.text_content())
+        share = sum(len(key) for key in keys if key in text) / total if len(text) * 4 > total else 0
+        if share > 2 / 3 or (share > 1 / 4 and first in text):
+            continue  # most of the extracted text, or its start and a good part: the article
+        texts.append(text)
+    furniture = "\0".join(texts)
+    inside = [furniture.count(key) if len(key) >= 4 else 0 for key in keys]
+    if not any(inside):
+        return lines
+    page = _WHITESPACE.sub("", page_text)
+    # a line goes when every occurrence of it on the page is in furniture
+    return [line for line, key, n in zip(lines, keys, inside, strict=True)
+            if not n or page.count(key) > n]  # fmt: skip
 
 
 def _link_texts(tree: HtmlElement) -> set[str]:
