@@ -443,7 +443,23 @@ def clean_paragraphs(
         if url and line.rstrip("/") == url.rstrip("/"):
             continue
         kept.append(line)
-    return _strip_datelines(kept)
+    return _strip_datelines(_without_trailing_links(kept, link_texts))
+
+
+def _without_trailing_links(lines: list[str], link_texts: Collection[str]) -> list[str]:
+    """Lines after the article's last paragraph that are each a link to another page ("more
+    from the site" teasers, whatever their punctuation), and the short heading above them."""
+    end = len(lines)
+    while end > 1 and _is_link_line(lines[end - 1], link_texts):
+        end -= 1
+    if 1 < end < len(lines) and _looks_like_headline(lines[end - 1]):
+        end -= 1 if len(lines[end - 1].split()) <= 8 else 0
+    return lines[:end]
+
+
+def _is_link_line(line: str, link_texts: Collection[str]) -> bool:
+    norm = normalize_line(line)
+    return len(norm) > 3 and norm in link_texts and "://" not in line and "www." not in line
 
 
 def _is_teaser(line: str) -> bool:
