@@ -507,12 +507,18 @@ def _marks_standfirst(el: HtmlElement) -> bool:
 # Containers of site furniture whose "description" or "lead" is not the article's.
 _NOT_STANDFIRST_TOKENS = _wordset(
     "site branding masthead header author bio byline meta date cta login signup register "
-    "newsletter sidebar widget footer comment comments related teaser teasers promo"
+    "newsletter sidebar widget footer comment comments related teaser teasers promo "
+    "cookie cookiebanner consent modal hide"
 )
 
 
 def _tokens(el: HtmlElement) -> set[str]:
-    return set(_TOKEN_SPLIT.split(f"{el.get('class', '')} {el.get('id', '')}".lower()))
+    """Lower-case words of the class and id, camelCase split ("CookieBoxText": cookie, box...)."""
+    names = _CAMEL_CASE.sub(" ", f"{el.get('class', '')} {el.get('id', '')}")
+    return set(_TOKEN_SPLIT.split(names.lower()))
+
+
+_CAMEL_CASE = re.compile(r"(?<=[a-z])(?=[A-Z])")
 
 
 def _repeated(el: HtmlElement) -> bool:
@@ -560,6 +566,8 @@ def _standfirst(tree: HtmlElement) -> str | None:
         words = len(text.split()) + len(_CJK.findall(text)) // 2
         if not 5 <= words <= 120 or len(text) > 1000 or el.find(".//a") is not None:
             continue
+        if el.find(".//script") is not None:
+            continue  # its text would be the script's code
         ancestors = list(el.iterancestors())
         if any(_is_furniture(a, page_chars) for a in ancestors):
             continue
