@@ -507,18 +507,21 @@ def _marks_standfirst(el: HtmlElement) -> bool:
 # Containers of site furniture whose "description" or "lead" is not the article's.
 _NOT_STANDFIRST_TOKENS = _wordset(
     "site branding masthead header author bio byline meta date cta login signup register "
-    "newsletter sidebar widget footer comment comments related teaser teasers promo "
-    "cookie cookiebanner consent modal hide"
+    "newsletter sidebar widget footer comment comments related teaser teasers promo"
 )
+# Blocks the reader does not see as the page: cookie/consent banners, modals, hidden blocks
+# (matched inside camelCase and prefixed names: "CookieBoxTextDescription", "cmplz-cookiebanner").
+_NOT_SHOWN = re.compile(r"cookie|consent|modal|(?<![a-z])hide(?![a-z])", re.I)
 
 
 def _tokens(el: HtmlElement) -> set[str]:
-    """Lower-case words of the class and id, camelCase split ("CookieBoxText": cookie, box...)."""
-    names = _CAMEL_CASE.sub(" ", f"{el.get('class', '')} {el.get('id', '')}")
-    return set(_TOKEN_SPLIT.split(names.lower()))
+    return set(_TOKEN_SPLIT.split(f"{el.get('class', '')} {el.get('id', '')}".lower()))
 
 
-_CAMEL_CASE = re.compile(r"(?<=[a-z])(?=[A-Z])")
+def _not_shown(el: HtmlElement, page_chars: int) -> bool:
+    """A banner, modal or hidden block; not the page's frame ("has-modal" on <body>)."""
+    names = f"{el.get('class', '')} {el.get('id', '')}"
+    return _NOT_SHOWN.search(names) is not None and len(el.text_content()) * 2 < page_chars
 
 
 def _repeated(el: HtmlElement) -> bool:
@@ -570,6 +573,8 @@ def _standfirst(tree: HtmlElement) -> str | None:
             continue  # its text would be the script's code
         ancestors = list(el.iterancestors())
         if any(_is_furniture(a, page_chars) for a in ancestors):
+            continue
+        if any(_not_shown(a, page_chars) for a in (el, *ancestors)):
             continue
         if _repeated(el) or any(_repeated(a) for a in ancestors[:3]):
             continue
