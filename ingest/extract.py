@@ -863,14 +863,15 @@ def _main_text(
 
 
 # Class/id words of site furniture that sits inside the article's container: author boxes,
-# related posts, picture copyrights, widgets, reader comments (plural, or German:
-# an item's singular "comment" is often the editor's caption of a gallery picture). trafilatura
-# prunes most of these by name, but case-sensitively and on a few tags only, so camelCase and BEM
-# names ("TestReport__AuthorBox", "kommentarModul", "media__description-copyright") and lists
+# related posts, picture copyrights, reader comments (plural, or German: an item's singular
+# "comment" is often the editor's caption of a gallery picture). trafilatura prunes most of these
+# by name, but case-sensitively and on a few tags only, so camelCase and BEM names
+# ("TestReport__AuthorBox", "kommentarModul", "media__description-copyright") and lists
 # ("ul.related_post") slip through. Each word removes debris on two sites or more of the
-# development part of trafilatura_dev, and no must-have snippet there.
+# development part of trafilatura_dev, and no must-have snippet there. Not "widget": page
+# builders put it on every block of the article ("elementor-widget-text-editor").
 _FURNITURE_WORDS = frozenset(
-    {"author", "related", "copyright", "widget", "comments", "kommentar", "kommentare"}
+    {"author", "related", "copyright", "comments", "kommentar", "kommentare"}
 )
 _NAMED = etree.XPath("//body//*[@class or @id]")
 _FURNITURE_NAME = re.compile("|".join(sorted(_FURNITURE_WORDS)), re.I)  # a quick first filter
