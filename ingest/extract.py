@@ -592,6 +592,8 @@ def _with_standfirst(
     norm = normalize_line(text)
     if norm in site_boilerplate or _is_widget(text, norm) or _is_credit(text):
         return paragraphs
+    if norm in _LINK_LIST_HEADERS or _SECTION_HEADERS.match(text):
+        return paragraphs  # the heading of a list of links ("Weitere Themen aus …")
     if norm[:40] in normalize_line("".join(paragraphs)):
         return paragraphs  # already there (maybe split into several lines)
     return [text, *paragraphs]
