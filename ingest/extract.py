@@ -350,13 +350,26 @@ _CREDIT_LINE = re.compile(
     re.I,
 )
 _TRAILING_CREDIT = re.compile(r"\s©\s*[^.!?©]{1,60}$")
+# A caption ending with its picture's credit: "… (Foto: iFixit)", "… Bild: dpa", "… - © jollier_ -
+# stock.adobe.com", "… (Symbolbild: Alex T./AdobeStock)" (ten dev-part sites; a "Quelle:" at the
+# end of a sentence is the source of a figure in the text, and stays).
+_TRAILING_PICTURE_CREDIT = re.compile(
+    r"(?:^|[\s(\[|/–-])(?:©|\(c\)|(?:fotos?|bild|bilder|photos?|photo credits?|images?|bildquelle|"
+    r"credits?|symbolbild|titelbild)\s*:)\s*[^:;!?©()]{1,60}[)\]]?\s*$",
+    re.I,
+)
 
 
 def _is_credit(line: str) -> bool:
     if _CREDIT_LINE.match(line):
         return True
+    if len(line.split()) > 40:
+        return False
     credit = _TRAILING_CREDIT.search(line)
-    return credit is not None and len(line.split()) <= 40 and len(credit.group().split()) <= 7
+    if credit is not None and len(credit.group().split()) <= 7:
+        return True
+    credit = _TRAILING_PICTURE_CREDIT.search(line)
+    return credit is not None and len(credit.group().split()) <= 8
 
 
 # A line that is a date or time with at most a few words around it ("Updated at 1:23 p.m.",
