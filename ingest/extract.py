@@ -301,6 +301,7 @@ _FOOTER_PATTERNS = [
         r"for all the latest headlines follow our google news",
         r"^\s*follow [^.]{0,60} on (facebook|twitter|instagram)[^.]{0,60}\.?$",
         r"^\s*(click|tap) here (to|for) ",
+        r"^(?=.{0,120}$).*\bhier klicken\b",  # "Einfach hier klicken und …" (short lines only)
         r"\b(subscribe|sign up) (to|for) [^.]{0,60}(newsletter|today)",
         r"^\s*(need|want) more [^?]{1,30}\? (subscribe|get|sign|join)",
         r"^\s*if you (enjoyed|liked|value|appreciate) (reading )?(this|our) ",
