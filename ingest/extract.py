@@ -250,9 +250,12 @@ def normalize_line(line: str) -> str:
 
     Used for site-template learning, so "© 2023 Foo" and "© 2024 Foo" compare equal.
     """
-    text = unicodedata.normalize("NFKC", line).lower()
-    text = re.sub(r"\d+", "0", text)
-    return "".join(c for c in text if c.isalnum() or c == "0")
+    text = _DIGITS.sub("0", unicodedata.normalize("NFKC", line).lower())
+    return _NOT_ALNUM.sub("", text)  # \w is str.isalnum() plus "_"
+
+
+_DIGITS = re.compile(r"\d+")
+_NOT_ALNUM = re.compile(r"[\W_]+")
 
 
 # Short lines that are a widget or navigation label, never body text (compared normalised).
