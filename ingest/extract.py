@@ -492,7 +492,22 @@ def _strip_datelines(lines: list[str]) -> list[str]:
         start += 1
     while end > max(start, len(lines) - 2) and _is_dateline(lines[end - 1]):
         end -= 1
-    return lines[start:end]
+    lines = lines[start:end]
+    # a publication stamp (a time of day, "Stand:", "aktualisiert") among the first or last
+    # three lines, below a headline or above a footer line, is one too
+    edges = {*range(3), *range(len(lines) - 3, len(lines))}
+    return [
+        line
+        for i, line in enumerate(lines)
+        if i not in edges or not (_is_dateline(line) and _PUBLICATION_STAMP.search(line))
+    ]
+
+
+_PUBLICATION_STAMP = re.compile(
+    r"\b\d{1,2}:\d{2}\b"
+    r"|\b(aktualisiert|stand|zuletzt bearbeitet|updated?|veröffentlicht|published)\b",
+    re.I,
+)
 
 
 # --------------------------------------------------------------------------- standfirst
