@@ -355,7 +355,7 @@ _CREDIT_LINE = re.compile(
 )
 _TRAILING_CREDIT = re.compile(r"\s©\s*[^.!?©]{1,60}$")
 # A caption ending with its picture's credit: "… (Foto: iFixit)", "… Bild: dpa", "… - © jollier_ -
-# stock.adobe.com", "… (Symbolbild: Alex T./AdobeStock)" (ten dev-part sites; a "Quelle:" at the
+# stock.adobe.com", "… (Symbolbild: Alex T./AdobeStock)" (18 dev-part sites; a "Quelle:" at the
 # end of a sentence is the source of a figure in the text, and stays).
 _TRAILING_PICTURE_CREDIT = re.compile(
     r"(?:^|[\s(\[|/–-])(?:©|\(c\)|(?:fotos?|bild|bilder|photos?|photo credits?|images?|bildquelle|"
@@ -469,8 +469,9 @@ def _without_trailing_links(lines: list[str], link_texts: Collection[str]) -> li
     end = len(lines)
     while end > 1 and _is_link_line(lines[end - 1], link_texts):
         end -= 1
-    if 1 < end < len(lines) and _looks_like_headline(lines[end - 1]):
-        end -= 1 if len(lines[end - 1].split()) <= 8 else 0
+    heading = lines[end - 1] if 1 < end < len(lines) else ""
+    if heading and _looks_like_headline(heading) and len(heading.split()) <= 8:
+        end -= 1
     return lines[:end]
 
 
@@ -933,23 +934,22 @@ def _without_furniture(lines: list[str], tree: HtmlElement) -> list[str]:
         return lines
     body = tree.find("body")
     page_text = body.text_content() if body is not None else ""
-    regions: set[HtmlElement] = set()
-    for el in candidates:
-        if not _name_words(el) & _FURNITURE_WORDS or any(a in regions for a in el.iterancestors()):
-            continue
-        if len(el.text_content()) * 2 < len(page_text):
-            regions.add(el)
     keys = [_WHITESPACE.sub("", line.removeprefix("- ")) for line in lines]
     total = sum(map(len, keys)) or 1
     first = next((key for key in keys if len(key) >= 4), "")
-    texts = []
-    for el in regions:
-        text = _WHITESPACE.sub("", el.text_content())
+    regions: dict[HtmlElement, str] = {}  # outermost furniture block -> its text, unspaced
+    for el in candidates:
+        if not _name_words(el) & _FURNITURE_WORDS or any(a in regions for a in el.iterancestors()):
+            continue
+        content = el.text_content()
+        if len(content) * 2 >= len(page_text):
+            continue  # the page's frame
+        text = _WHITESPACE.sub("", content)
         share = sum(len(key) for key in keys if key in text) / total if len(text) * 4 > total else 0
         if share > 2 / 3 or (share > 1 / 4 and first in text):
             continue  # most of the extracted text, or its start and a good part: the article
-        texts.append(text)
-    furniture = "\0".join(texts)
+        regions[el] = text
+    furniture = "\0".join(regions.values())
     inside = [furniture.count(key) if len(key) >= 4 else 0 for key in keys]
     if not any(inside):
         return lines
