@@ -222,12 +222,19 @@ def _is_sentence(text: str) -> bool:
     return len(text.split()) >= 6 or len(_CJK.findall(text)) >= 12
 
 
+def _mostly_cjk(text: str) -> bool:
+    letters = sum(1 for c in text if c.isalpha())
+    return len(_CJK.findall(text)) * 2 > letters
+
+
 def _captions_to_paragraphs(tree: HtmlElement) -> None:
     """Turn figure captions into plain paragraphs in place of their figure.
 
     trafilatura drops ``<figure>`` wholesale, and with it captions that are part of the story
-    (e.g. the one Korean caption of an English article). Only for a page with a single figure:
-    where there are several, captions describe pictures and are debris on most sites.
+    (e.g. the one Korean caption of an English article). Only for a page with a single figure,
+    and only a CJK caption or one on a CJK page: on pages in Latin script the caption describes
+    the picture, and was debris on both benchmark sets (11 dev-part sites of trafilatura_dev, 7
+    scrapinghub pages), while the CJK fixtures and the mixed-language sample need theirs.
     """
     figures = list(tree.iter("figure"))
     if len(figures) != 1:
@@ -237,6 +244,11 @@ def _captions_to_paragraphs(tree: HtmlElement) -> None:
         parent = figure.getparent()
         if not _is_sentence(text) or parent is None or figure.find(".//table") is not None:
             continue  # credits ("Photo: AP") and empty captions stay out
+        body = tree.find("body")
+        if not _mostly_cjk(text) and not _mostly_cjk(
+            (body if body is not None else tree).text_content()
+        ):
+            continue
         paragraph = etree.Element("p")
         paragraph.text = _CREDIT.sub("", text).strip()
         paragraph.tail = figure.tail
@@ -305,6 +317,7 @@ _FOOTER_PATTERNS = [
         r"for all the latest headlines follow our google news",
         r"^\s*follow [^.]{0,60} on (facebook|twitter|instagram)[^.]{0,60}\.?$",
         r"^\s*(click|tap) here (to|for) ",
+        r"^(?=.{0,120}$).*\bhier klicken\b",  # "Einfach hier klicken und …" (short lines only)
         r"\b(subscribe|sign up) (to|for) [^.]{0,60}(newsletter|today)",
         r"^\s*(need|want) more [^?]{1,30}\? (subscribe|get|sign|join)",
         r"^\s*if you (enjoyed|liked|value|appreciate) (reading )?(this|our) ",
@@ -354,13 +367,26 @@ _CREDIT_LINE = re.compile(
     re.I,
 )
 _TRAILING_CREDIT = re.compile(r"\s©\s*[^.!?©]{1,60}$")
+# A caption ending with its picture's credit: "… (Foto: iFixit)", "… Bild: dpa", "… - © jollier_ -
+# stock.adobe.com", "… (Symbolbild: Alex T./AdobeStock)" (18 dev-part sites; a "Quelle:" at the
+# end of a sentence is the source of a figure in the text, and stays).
+_TRAILING_PICTURE_CREDIT = re.compile(
+    r"(?:^|[\s(\[|/–-])(?:©|\(c\)|(?:fotos?|bild|bilder|photos?|photo credits?|images?|bildquelle|"
+    r"credits?|symbolbild|titelbild)\s*:)\s*[^:;!?©()]{1,60}[)\]]?\s*$",
+    re.I,
+)
 
 
 def _is_credit(line: str) -> bool:
     if _CREDIT_LINE.match(line):
         return True
+    if len(line.split()) > 40:
+        return False
     credit = _TRAILING_CREDIT.search(line)
-    return credit is not None and len(line.split()) <= 40 and len(credit.group().split()) <= 7
+    if credit is not None and len(credit.group().split()) <= 7:
+        return True
+    credit = _TRAILING_PICTURE_CREDIT.search(line)
+    return credit is not None and len(credit.group().split()) <= 8
 
 
 # A line that is a date or time with at most a few words around it ("Updated at 1:23 p.m.",
@@ -447,7 +473,24 @@ def clean_paragraphs(
         if url and line.rstrip("/") == url.rstrip("/"):
             continue
         kept.append(line)
-    return _strip_datelines(kept)
+    return _strip_datelines(_without_trailing_links(kept, link_texts))
+
+
+def _without_trailing_links(lines: list[str], link_texts: Collection[str]) -> list[str]:
+    """Lines after the article's last paragraph that are each a link to another page ("more
+    from the site" teasers, whatever their punctuation), and the short heading above them."""
+    end = len(lines)
+    while end > 1 and _is_link_line(lines[end - 1], link_texts):
+        end -= 1
+    heading = lines[end - 1] if 1 < end < len(lines) else ""
+    if heading and _looks_like_headline(heading) and len(heading.split()) <= 8:
+        end -= 1
+    return lines[:end]
+
+
+def _is_link_line(line: str, link_texts: Collection[str]) -> bool:
+    norm = normalize_line(line)
+    return len(norm) > 3 and norm in link_texts and "://" not in line and "www." not in line
 
 
 def _is_teaser(line: str) -> bool:
@@ -463,7 +506,22 @@ def _strip_datelines(lines: list[str]) -> list[str]:
         start += 1
     while end > max(start, len(lines) - 2) and _is_dateline(lines[end - 1]):
         end -= 1
-    return lines[start:end]
+    lines = lines[start:end]
+    # a publication stamp (a time of day, "Stand:", "aktualisiert") among the first or last
+    # three lines, below a headline or above a footer line, is one too
+    edges = {*range(3), *range(len(lines) - 3, len(lines))}
+    return [
+        line
+        for i, line in enumerate(lines)
+        if i not in edges or not (_is_dateline(line) and _PUBLICATION_STAMP.search(line))
+    ]
+
+
+_PUBLICATION_STAMP = re.compile(
+    r"\b\d{1,2}:\d{2}\b"
+    r"|\b(aktualisiert|stand|zuletzt bearbeitet|updated?|veröffentlicht|published)\b",
+    re.I,
+)
 
 
 # --------------------------------------------------------------------------- standfirst
@@ -523,6 +581,9 @@ _NOT_STANDFIRST_TOKENS = _wordset(
     "site branding masthead header author bio byline meta date cta login signup register "
     "newsletter sidebar widget footer comment comments related teaser teasers promo"
 )
+# Blocks the reader does not see as the page: cookie/consent banners, modals, hidden blocks
+# (matched inside camelCase and prefixed names: "CookieBoxTextDescription", "cmplz-cookiebanner").
+_NOT_SHOWN = re.compile(r"cookie|consent|modal|(?<![a-z])hide(?![a-z])", re.I)
 
 
 def _tokens(el: HtmlElement) -> set[str]:
@@ -539,6 +600,12 @@ def _tokens(el: HtmlElement) -> set[str]:
         rescued = joined in _STANDFIRST_TOKENS and not _NOT_STANDFIRST_TOKENS.isdisjoint(parts)
         tokens.update([joined] if rescued else parts)
     return tokens
+
+
+def _not_shown(el: HtmlElement, page_chars: int) -> bool:
+    """A banner, modal or hidden block; not the page's frame ("has-modal" on <body>)."""
+    names = f"{el.get('class', '')} {el.get('id', '')}"
+    return _NOT_SHOWN.search(names) is not None and len(el.text_content()) * 2 < page_chars
 
 
 def _repeated(el: HtmlElement) -> bool:
@@ -608,7 +675,11 @@ def _standfirst_text(el: HtmlElement, page_chars: int, *, described: bool) -> st
     linked = lead.find(".//a") is not None
     if linked and (link_chars * 5 > len(text) or not _SENTENCE_END.search(text)):
         return None  # a teaser or a byline with links, not a lead (prose) with a link in it
+    if el.find(".//script") is not None:
+        return None  # its text would be the script's code
     ancestors = list(el.iterancestors())
+    if any(_not_shown(a, page_chars) for a in (el, *ancestors)):
+        return None  # a cookie or consent banner, a modal, a hidden block
     if described:
         if any(a.tag in _NOT_STANDFIRST for a in ancestors):
             return None
@@ -629,6 +700,8 @@ def _with_standfirst(
     norm = normalize_line(text)
     if norm in site_boilerplate or _is_widget(text, norm) or _is_credit(text):
         return paragraphs
+    if norm in _LINK_LIST_HEADERS or _SECTION_HEADERS.match(text):
+        return paragraphs  # the heading of a list of links ("Weitere Themen aus …")
     if norm[:40] in normalize_line("".join(paragraphs)):
         return paragraphs  # already there (maybe split into several lines)
     return [text, *paragraphs]
@@ -895,6 +968,7 @@ def _main_text(
             if sum(map(len, block_lines)) > 2 * sum(len(x) for x in lines if not x.startswith("|")):
                 lines = block_lines
     lines = _with_sibling_parts(tree, lines)
+    lines = _without_furniture(lines, tree)
     link_texts = _link_texts(tree)
     return clean_paragraphs(lines, site_boilerplate, title=title, url=url, link_texts=link_texts)
 
@@ -978,6 +1052,68 @@ def _with_sibling_parts(tree: HtmlElement, lines: list[str]) -> list[str]:
             target = before if parent.index(other) < parent.index(part) else after
             target.extend(texts)
     return [*before, *lines, *after] if before or after else lines
+
+
+# Class/id words of site furniture that sits inside the article's container: author boxes,
+# related posts, picture copyrights, reader comments (plural, or German: an item's singular
+# "comment" is often the editor's caption of a gallery picture). trafilatura prunes most of these
+# by name, but case-sensitively and on a few tags only, so camelCase and BEM names
+# ("TestReport__AuthorBox", "kommentarModul", "media__description-copyright") and lists
+# ("ul.related_post") slip through. Each word removes debris on two sites or more of the
+# development part of trafilatura_dev, and no must-have snippet there. Not "widget": page
+# builders put it on every block of the article ("elementor-widget-text-editor").
+_FURNITURE_WORDS = frozenset(
+    {"author", "related", "copyright", "comments", "kommentar", "kommentare"}
+)
+_NAMED = etree.XPath("//body//*[@class or @id]")
+_FURNITURE_NAME = re.compile("|".join(sorted(_FURNITURE_WORDS)), re.I)  # a quick first filter
+_NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _name_words(el: HtmlElement) -> set[str]:
+    """Words of an element's class and id, camelCase and BEM split; WordPress
+    taxonomy classes ("tag-author", "category-comment") name the post's topics, not its parts."""
+    names = [c for c in el.get("class", "").split() if not c.startswith(("tag-", "category-"))]
+    names.append(el.get("id", ""))
+    return {w.lower() for name in names for w in _NAME_WORD.findall(name)}
+
+
+def _without_furniture(lines: list[str], tree: HtmlElement) -> list[str]:
+    """Drop the lines whose text occurs on the page only inside blocks named as furniture
+    (:data:`_FURNITURE_WORDS`). A block holding half the page's text, or most of the extracted
+    text (or its start and a good part), is the article or its frame whatever its name
+    (WordPress puts "author-jane" on the article)."""
+    candidates = [
+        el for el in _NAMED(tree) if _FURNITURE_NAME.search(f"{el.get('class')} {el.get('id')}")
+    ]
+    if not candidates or not lines:
+        return lines
+    body = tree.find("body")
+    page_text = body.text_content() if body is not None else ""
+    keys = [_WHITESPACE.sub("", line.removeprefix("- ")) for line in lines]
+    total = sum(map(len, keys)) or 1
+    first = next((key for key in keys if len(key) >= 4), "")
+    regions: dict[HtmlElement, str] = {}  # outermost furniture block -> its text, unspaced
+    for el in candidates:
+        if not _name_words(el) & _FURNITURE_WORDS or any(a in regions for a in el.iterancestors()):
+            continue
+        content = el.text_content()
+        if len(content) * 2 >= len(page_text):
+            continue  # the page's frame
+        text = _WHITESPACE.sub("", content)
+        share = sum(len(key) for key in keys if key in text) / total if len(text) * 4 > total else 0
+        if share > 2 / 3 or (share > 1 / 4 and first in text):
+            continue  # most of the extracted text, or its start and a good part: the article
+        regions[el] = text
+    furniture = "\0".join(regions.values())
+    inside = [furniture.count(key) if len(key) >= 4 else 0 for key in keys]
+    if not any(inside):
+        return lines
+    page = _WHITESPACE.sub("", page_text)
+    # a line goes when every occurrence of it on the page is in furniture
+    return [line for line, key, n in zip(lines, keys, inside, strict=True)
+            if not n or page.count(key) > n]  # fmt: skip
 
 
 def _link_texts(tree: HtmlElement) -> set[str]:

@@ -528,3 +528,60 @@ def test_article_split_in_sibling_modules_is_taken_whole() -> None:
     )
     assert _with_sibling_parts(_parse(html), second) == first + second
     assert _with_sibling_parts(_parse(html), first[:1]) == first[:1]  # one line: no anchor
+
+
+def test_standfirst_is_not_taken_from_a_cookie_banner_or_a_script_block() -> None:
+    """Issue 14: consent banners ("CookieBoxTextDescription") and blocks holding a script were
+    the first line on several sites; a class on <body> ("has-modal") does not count."""
+    from ingest.extract import _parse, _standfirst
+
+    lead = "The lead of the article sums up what the reader will find below it."
+    banner = (
+        '<div class="cookie-box"><p id="CookieBoxTextDescription"><span class="description">'
+        "Wir nutzen Cookies auf unserer Website, einige sind essenziell.</span></p></div>"
+    )
+    script = '<section class="Lead"><script>var view_config = {"a": 2};</script></section>'
+    article = f'<article><p class="lead">{lead}</p>{_BODY_TEXT}</article>'
+    html = f'<html><body class="has-modal">{banner}{script}{article}</body></html>'
+    assert _standfirst(_parse(html)) == lead
+
+
+def test_lines_only_inside_furniture_named_blocks_are_dropped() -> None:
+    """Issue 14: an author box, related posts and a comment section named in camelCase/BEM or
+    on a list, which trafilatura's patterns miss; the article's own frame (WordPress puts
+    "author-jane" on it) is never furniture."""
+    from ingest.extract import _parse, _without_furniture
+
+    bio = "Jane Doe writes about gardens and birds for this magazine since 2010."
+    related = "Another story of the site that the reader may also want to read"
+    comment = "Great article, thanks a lot for writing it!"
+    html = (
+        '<html><body><article class="post author-jane">'
+        + _BODY_TEXT
+        + f'<div class="TestReport__AuthorBox"><p>{bio}</p></div>'
+        + f'<ul class="related_post"><li>{related}</li></ul>'
+        + f'<div id="kommentarModul"><p>{comment}</p></div></article>'
+        + "<div>"
+        + "<p>menu entry</p>" * 60
+        + "</div></body></html>"
+    )
+    body = [
+        f"Paragraph {i} of the article body says something long enough to be text."
+        for i in range(12)
+    ]
+    assert _without_furniture([*body, bio, related, comment], _parse(html)) == body
+
+
+def test_trailing_links_and_captions_with_credits_are_dropped() -> None:
+    from ingest.extract import clean_paragraphs
+
+    text = "The article's last paragraph, which ends the story for good."
+    lines = [
+        text,
+        "Ab 2025 könnte Apple seine eigenen Akkus verbauen. (Foto: iFixit)",
+        "Auch auf example.de",
+        "20 Kilo abnehmen: Mit DIESER Strategie klappt's!",
+        "Home Gym: So gelingt das perfekte Workout!",
+    ]
+    links = {normalize_line(line) for line in lines[3:]}
+    assert clean_paragraphs(lines, link_texts=links) == [text]
