@@ -39,7 +39,7 @@ __all__ = [
     "site_key",
 ]
 
-RULES_VERSION = 3
+RULES_VERSION = 4
 # trafilatura itself (~0.4 s to import, with py3langid and numpy) is imported where a page is
 # extracted: an unchanged run compares versions and never needs it.
 EXTRACTOR_VERSION = f"trafilatura-{package_metadata.version('trafilatura')}+rules-{RULES_VERSION}"
@@ -223,8 +223,11 @@ def _is_sentence(text: str) -> bool:
 
 
 def _mostly_cjk(text: str) -> bool:
-    letters = sum(1 for c in text if c.isalpha())
+    letters = len(_LETTERS.findall(text))
     return len(_CJK.findall(text)) * 2 > letters
+
+
+_LETTERS = re.compile(r"[^\W\d_]")  # str.isalpha(): word characters but digits and "_"
 
 
 def _captions_to_paragraphs(tree: HtmlElement) -> None:
@@ -545,11 +548,24 @@ _ARTICLE_TYPES = re.compile(r"(Article|Posting|Recipe)/?$")
 _OTHER_TYPES = re.compile(r"(Person|Organization|ImageObject)/?$")
 
 
+# the blocks a standfirst can be, when they have a name: most elements have none
+_NAMED_BLOCKS = etree.XPath(
+    "descendant-or-self::*[self::p or self::div or self::h2 or self::h3 or self::span"
+    " or self::section][@class or @id or @itemprop]"
+)
+# a standfirst word anywhere in a name's letters: a quick first filter (every token, also a
+# compound such as "teaser-text", is a substring of them)
+_STANDFIRST_HINT = re.compile("|".join(sorted(_STANDFIRST_TOKENS)))
+
+
 def _marks_standfirst(el: HtmlElement) -> bool:
     if el.get("itemprop", "").lower() in _STANDFIRST_PROPS:
         return True
     if el.get("class") is None and el.get("id") is None:
         return False  # most elements: no name to read
+    letters = _TOKEN_SPLIT.sub("", f"{el.get('class', '')} {el.get('id', '')}".lower())
+    if not _STANDFIRST_HINT.search(letters):
+        return False
     return not _tokens(el).isdisjoint(_STANDFIRST_TOKENS)
 
 
@@ -643,9 +659,7 @@ def _standfirst(tree: HtmlElement) -> str | None:
     body = tree.find("body")
     root = body if body is not None else tree
     page_chars = len(root.text_content())
-    marked = [
-        el for el in root.iter("p", "div", "h2", "h3", "span", "section") if _marks_standfirst(el)
-    ]
+    marked = [el for el in _NAMED_BLOCKS(root) if _marks_standfirst(el)]
     described = [el for el in marked if _describes_article(el)]
     for el in described + [el for el in marked if el not in described]:
         text = _standfirst_text(el, page_chars, described=el in described)
@@ -800,6 +814,11 @@ def extract(
     base = page.final_url or page.url
     url = base if base.startswith("http") else None
     meta = metadata(tree, base)
+    # read: the head holds no article text, and trafilatura copies the tree four times before
+    # it drops the head itself (inline scripts and styles: ~3 % of the extraction time)
+    head = tree.find("head")
+    if head is not None:
+        tree.remove(head)
     paragraphs = _main_text(tree, url, meta["title"], site_boilerplate, favor_precision=True)
     if sum(len(p) for p in paragraphs) < MIN_TEXT:
         # favor_precision sometimes keeps only a notice and misses the article: retry wider
@@ -1065,7 +1084,8 @@ def _with_sibling_parts(tree: HtmlElement, lines: list[str]) -> list[str]:
 _FURNITURE_WORDS = frozenset(
     {"author", "related", "copyright", "comments", "kommentar", "kommentare"}
 )
-_NAMED = etree.XPath("//body//*[@class or @id]")
+# class and id values of the body's elements: cheaper to scan than the elements themselves
+_CLASS_AND_ID = etree.XPath("//body//*/@class | //body//*/@id")
 _FURNITURE_NAME = re.compile("|".join(sorted(_FURNITURE_WORDS)), re.I)  # a quick first filter
 _NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 _WHITESPACE = re.compile(r"\s+")
@@ -1084,10 +1104,15 @@ def _without_furniture(lines: list[str], tree: HtmlElement) -> list[str]:
     (:data:`_FURNITURE_WORDS`). A block holding half the page's text, or most of the extracted
     text (or its start and a good part), is the article or its frame whatever its name
     (WordPress puts "author-jane" on the article)."""
-    candidates = [
-        el for el in _NAMED(tree) if _FURNITURE_NAME.search(f"{el.get('class')} {el.get('id')}")
-    ]
-    if not candidates or not lines:
+    if not lines:
+        return lines
+    candidates: list[HtmlElement] = []
+    for name in _CLASS_AND_ID(tree):
+        if _FURNITURE_NAME.search(name):
+            el = name.getparent()
+            if not candidates or candidates[-1] is not el:  # its class and id both matched
+                candidates.append(el)
+    if not candidates:
         return lines
     body = tree.find("body")
     page_text = body.text_content() if body is not None else ""
@@ -1119,11 +1144,12 @@ def _without_furniture(lines: list[str], tree: HtmlElement) -> list[str]:
 def _link_texts(tree: HtmlElement) -> set[str]:
     """Normalised texts of the links to other pages (in-page anchors, e.g. a table of contents
     pointing at the article's own headings, are not)."""
-    return {
-        normalize_line(a.text_content())
+    texts = {
+        a.text_content()
         for a in tree.iter("a")
         if not a.get("href", "").lstrip().startswith(("#", "javascript:"))
     }
+    return {normalize_line(text) for text in texts}  # menus repeat their links: once each
 
 
 def metadata(tree: HtmlElement, url: str | None = None) -> dict[str, str | None]:
