@@ -548,10 +548,10 @@ _ARTICLE_TYPES = re.compile(r"(Article|Posting|Recipe)/?$")
 _OTHER_TYPES = re.compile(r"(Person|Organization|ImageObject)/?$")
 
 
-# the blocks a standfirst can be, when they have a name: most elements have none
-_NAMED_BLOCKS = etree.XPath(
+# the names of the blocks a standfirst can be: strings are cheaper to scan than elements
+_BLOCK_NAMES = etree.XPath(
     "descendant-or-self::*[self::p or self::div or self::h2 or self::h3 or self::span"
-    " or self::section][@class or @id or @itemprop]"
+    " or self::section]/@*[name() = 'class' or name() = 'id' or name() = 'itemprop']"
 )
 # a standfirst word anywhere in a name's letters: a quick first filter (every token, also a
 # compound such as "teaser-text", is a substring of them)
@@ -659,7 +659,14 @@ def _standfirst(tree: HtmlElement) -> str | None:
     body = tree.find("body")
     root = body if body is not None else tree
     page_chars = len(root.text_content())
-    marked = [el for el in _NAMED_BLOCKS(root) if _marks_standfirst(el)]
+    marked: list[HtmlElement] = []
+    for name in _BLOCK_NAMES(root):
+        letters = _TOKEN_SPLIT.sub("", name.lower())
+        if not _STANDFIRST_HINT.search(letters) and letters not in _STANDFIRST_PROPS:
+            continue  # no standfirst word in it: most names
+        el = name.getparent()
+        if (not marked or marked[-1] is not el) and _marks_standfirst(el):
+            marked.append(el)
     described = [el for el in marked if _describes_article(el)]
     for el in described + [el for el in marked if el not in described]:
         text = _standfirst_text(el, page_chars, described=el in described)
