@@ -51,6 +51,24 @@ def test_schema_is_created_and_sqlite_uses_wal(tmp_path):
     assert {"documents", "paragraphs", "translation_memory"} <= tables
 
 
+def test_closing_the_open_stores_folds_the_wal_into_the_file(tmp_path):
+    """A command's end closes every store it opened (the CLI then skips Python's final garbage
+    collection): the data is in ingest.db itself, not only in its WAL beside it."""
+    from ingest.store.core import close_open_stores
+
+    db_path = tmp_path / "ingest.db"
+    store = Store(f"sqlite:///{db_path}")
+    store.save_document(make_document())
+    wal = db_path.with_name("ingest.db-wal")
+    assert wal.exists() and wal.stat().st_size > 0  # written, not yet checkpointed
+    close_open_stores()
+    assert not wal.exists() or wal.stat().st_size == 0
+    copy = tmp_path / "copy.db"
+    copy.write_bytes(db_path.read_bytes())  # the file alone, as a user would copy it
+    assert sqlite3.connect(copy).execute("select count(*) from documents").fetchone()[0] == 1
+    close_open_stores()  # closing twice is harmless
+
+
 def test_saving_twice_replaces_without_duplicating(store_url):
     store = Store(store_url)
     store.save_document(make_document())

@@ -8,6 +8,7 @@ The traceback is printed too with ``INGEST_DEBUG=1`` or ``-v``/``--verbose``.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import re
@@ -98,6 +99,20 @@ def _first_line(error: BaseException) -> str:
 
 def main() -> None:
     """Run the command; known errors become ``error: …`` on stderr and exit code 2."""
+    try:
+        _run()
+    finally:
+        # The process ends here. Freezing the objects spares Python's final garbage collection
+        # over the ~1,400 modules a run imports (~0.4 s of every command). Nothing waits for it:
+        # open stores are closed first (SQLite folds its WAL back into the file), the archive
+        # flushes each record, and commands close the files they write.
+        store = sys.modules.get("ingest.store.core")
+        if store is not None:
+            store.close_open_stores()
+        gc.freeze()
+
+
+def _run() -> None:
     load_commands()
     debug = debugging(sys.argv[1:])
     try:

@@ -8,6 +8,7 @@ memory and the fetch validators.
 from __future__ import annotations
 
 import threading
+import weakref
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -58,6 +59,7 @@ class Store(
         in_memory = path is None and make_url(url).get_backend_name() == "sqlite"
         self.read_only = read_only and not in_memory and (path is None or path.exists())
         self.engine = make_engine(url, read_only=self.read_only)
+        _OPEN_STORES.add(self)
         self.dialect = self.engine.dialect.name
         self._local = threading.local()  # per-thread prefetched versions
         try:
@@ -130,3 +132,14 @@ class Store(
 
     def close(self) -> None:
         self.engine.dispose()
+        _OPEN_STORES.discard(self)
+
+
+_OPEN_STORES: weakref.WeakSet[Store] = weakref.WeakSet()
+
+
+def close_open_stores() -> None:
+    """Close every store this process still has open: a command's end, where the process does
+    not wait for the garbage collector (SQLite then checkpoints its WAL into the file)."""
+    for store in list(_OPEN_STORES):
+        store.close()
