@@ -821,11 +821,13 @@ def extract(
     base = page.final_url or page.url
     url = base if base.startswith("http") else None
     meta = metadata(tree, base)
-    # read: the head holds no article text, and trafilatura copies the tree four times before
-    # it drops the head itself (inline scripts and styles: ~3 % of the extraction time)
+    # read: the head holds no article text, nor do styles and drawings, and trafilatura copies
+    # the tree four times before it drops them itself (~5 % of the extraction time; the same
+    # output on every benchmark page)
     head = tree.find("head")
     if head is not None:
         tree.remove(head)
+    etree.strip_elements(tree, "style", "svg", with_tail=False)
     paragraphs = _main_text(tree, url, meta["title"], site_boilerplate, favor_precision=True)
     if sum(len(p) for p in paragraphs) < MIN_TEXT:
         # favor_precision sometimes keeps only a notice and misses the article: retry wider
