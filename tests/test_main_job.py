@@ -142,7 +142,16 @@ def test_main_job_benchmark_runs_in_a_tiny_mode():
     env = {**os.environ}
     env.pop("INGEST_HOME", None)
     result = subprocess.run(
-        [sys.executable, "benchmarks/main_job.py", "--pages", "3", "--length", "4"],
+        [
+            sys.executable,
+            "benchmarks/main_job.py",
+            "--pages",
+            "3",
+            "--length",
+            "4",
+            "--rounds",
+            "1",
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,
