@@ -306,6 +306,8 @@ def measure_parts(work: Path, package: Path, length: int) -> dict[str, float]:
     times["output_tokens"] = sum(len(r.hypotheses[0]) for r in results) / max(1, len(results))
 
     started = time.perf_counter()
+    for stale in work.glob("parts.db*"):  # a new database each round, like the cold run's store
+        stale.unlink()
     db = sqlite3.connect(work / "parts.db", isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
