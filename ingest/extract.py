@@ -1012,13 +1012,10 @@ def _link_share(el: HtmlElement) -> float:
     return links / text if text else 1.0
 
 
-_NOT_WORD = re.compile(r"[\W_]+")
-
-
 def _line_key(text: str) -> str:
     """A paragraph's start, lower case, letters and digits only: compares a line of the text
     with an element's text (only the start, with regexes: cheap on long pages)."""
-    return _NOT_WORD.sub("", unicodedata.normalize("NFKC", text[:300]).lower())[:60]
+    return _NOT_ALNUM.sub("", unicodedata.normalize("NFKC", text[:300]).lower())[:60]
 
 
 def _text_block(tree: HtmlElement, lines: Sequence[str]) -> HtmlElement | None:
