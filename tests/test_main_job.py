@@ -150,7 +150,7 @@ def test_main_job_benchmark_runs_in_a_tiny_mode():
             "--length",
             "4",
             "--rounds",
-            "1",
+            "2",  # a second round: a new store and a new parts database each round
         ],
         capture_output=True,
         text=True,
@@ -162,8 +162,9 @@ def test_main_job_benchmark_runs_in_a_tiny_mode():
     out = result.stdout
     # every run exited 0 (else the benchmark fails); a random model's English is stored
     # "low-confidence", so only the rerun's status is fixed
-    assert out.count("exit 0") == 3 and "3 unchanged" in out, out
-    assert "whole cold run / sum of parts:" in out, out
+    assert out.count("exit 0") == 6 and out.count("3 unchanged") == 2, out
+    assert "medians of 2 round(s):" in out, out
+    assert "whole cold run / sum of parts (medians):" in out, out
     names = {
         line.split("=")[0].split()[-1] for line in out.splitlines() if line.startswith("RESULT")
     }
