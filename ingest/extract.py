@@ -1018,12 +1018,12 @@ def _line_key(text: str) -> str:
     return _NOT_ALNUM.sub("", unicodedata.normalize("NFKC", text[:300]).lower())[:60]
 
 
-def _text_block(tree: HtmlElement, lines: Sequence[str]) -> HtmlElement | None:
-    """The smallest block of the page holding all the extracted paragraphs (at least two)."""
+def _text_block(tree: HtmlElement, found: Collection[str]) -> HtmlElement | None:
+    """The smallest block of the page holding the extracted paragraphs, given by their
+    :func:`_line_key` (at least two of the page's paragraphs must be among them)."""
     body = tree.find("body")
-    if body is None or len(lines) < 2:
+    if body is None:
         return None
-    found = {_line_key(line) for line in lines}
     anchors = [  # the page's paragraphs that were extracted
         p
         for p in body.iter("p")
@@ -1042,10 +1042,12 @@ def _with_sibling_parts(tree: HtmlElement, lines: list[str]) -> list[str]:
     """Add the article's other parts when the text came from one of several sibling blocks of
     the same kind: page builders and CMS "modules" split one article into text blocks, and
     trafilatura keeps the block it scored best."""
-    part = _text_block(tree, lines)
-    if part is None:
+    if len(lines) < 2:
         return lines
     found = {_line_key(line) for line in lines}
+    part = _text_block(tree, found)
+    if part is None:
+        return lines
     for _ in range(4):
         parent = part.getparent()
         key = _class_key(part)
